@@ -1,0 +1,26 @@
+"""Storage layer: FAISS vectors, an Arrow document store and a self-describing manifest.
+
+numpy, faiss and pyarrow only: nothing here imports torch or a higher layer.
+"""
+
+from indexes.corpus import read_corpus
+from indexes.docstore import DocStore
+from indexes.documents import Document, validate_documents
+from indexes.errors import CorpusError, EncoderMismatchError, IndexFormatError
+from indexes.index import Index
+from indexes.manifest import Manifest
+from indexes.vectors import VectorIndex, gpu_count
+
+__all__ = [
+    "CorpusError",
+    "DocStore",
+    "Document",
+    "EncoderMismatchError",
+    "Index",
+    "IndexFormatError",
+    "Manifest",
+    "VectorIndex",
+    "gpu_count",
+    "read_corpus",
+    "validate_documents",
+]

@@ -1,0 +1,54 @@
+"""`python -m retrieval.search`: query a saved index from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m retrieval.search", description="Search a saved index.")
+    parser.add_argument("query", help="the query text")
+    parser.add_argument("--index", required=True, help="index directory (from python -m indexes.build)")
+    parser.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
+    parser.add_argument("--encoder", default=None, help="query encoder; default: the one in the manifest")
+    parser.add_argument("--reranker", default=None, help="cross-encoder (hub name or local path) for stage 2")
+    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth the reranker rescores")
+    parser.add_argument("--min-score", type=float, default=None, help="drop hits below this final score")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from indexes import EncoderMismatchError, IndexFormatError
+    from retrieval.encoder import ModelLoadError
+    from retrieval.searcher import Searcher
+
+    try:
+        reranker = None
+        if args.reranker:
+            from retrieval.plugins import load_reranker
+
+            reranker = load_reranker(args.reranker)
+        searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker, candidates=args.candidates)
+        hits = searcher.query(args.query, k=args.k, min_score=args.min_score)
+    except (IndexFormatError, EncoderMismatchError, ModelLoadError, ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+        return 0
+    for hit in hits:
+        stage = f"  (stage 1: #{hit.stage1_rank}, {hit.stage1_score:.4f})" if args.reranker else ""
+        title = f"{hit.title} | " if hit.title else ""
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.doc_id}{stage}  {title}{hit.text[:100]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

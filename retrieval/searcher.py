@@ -1,0 +1,116 @@
+"""`Searcher(index).query(text)`: dense retrieval, optionally reranked by a second stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from indexes import Document, Index
+from retrieval.encoder import Encoder
+from retrieval.indexing import load_index
+from retrieval.types import Hit, Reranker
+
+__all__ = ["Searcher"]
+
+
+def _check_query(text: object, position: int) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"query {position} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"query {position} is empty or whitespace only; pass some text to search for")
+    return text
+
+
+def _hit(doc: Document, score: float, rank: int, stage1_score: float, stage1_rank: int) -> Hit:
+    return Hit(doc.doc_id, score, rank, doc.title, doc.text, doc.metadata, stage1_score, stage1_rank)
+
+
+class Searcher:
+    """Search an index: stage 1 (dense) and, when a reranker is given, stage 2.
+
+    Args:
+        index: an `Index`, or the path of a saved one.
+        encoder: the query encoder; by default the one named in the index manifest. It is checked
+            against the manifest and refused if it does not match.
+        reranker: an optional stage-2 `Reranker`.
+        candidates: stage-1 depth that the reranker rescores (default 100).
+
+    Safe to call from several threads: encoding is serialised, FAISS search and reranking are not
+    shared state.
+
+    Example:
+        >>> hits = Searcher("indexes/scifact").query("do statins reduce mortality", k=5)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: Index | str | Path,
+        encoder: Encoder | str | None = None,
+        reranker: Reranker | None = None,
+        candidates: int = 100,
+    ) -> None:
+        if isinstance(index, Index):
+            if not isinstance(encoder, Encoder):
+                encoder = Encoder.load(encoder or index.manifest.encoder.get("name"))
+            encoder.check(index.manifest.encoder)
+        else:
+            index, encoder = load_index(index, encoder)
+        self.index, self.encoder, self.reranker = index, encoder, reranker
+        self.candidates = candidates
+
+    def query(self, text: str, k: int = 10, candidates: int | None = None, min_score: float | None = None) -> list[Hit]:
+        """Top-k hits for one query (through the batch path)."""
+        return self.query_batch([text], k=k, candidates=candidates, min_score=min_score)[0]
+
+    def query_batch(
+        self,
+        texts: Sequence[str],
+        k: int = 10,
+        candidates: int | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k hits per query.
+
+        Args:
+            texts: the queries.
+            k: hits to return per query.
+            candidates: stage-1 depth to rerank (reranker only); at least k.
+            min_score: drop hits scoring below this (on the final score's scale), so a query may
+                return fewer than k hits, or none.
+        """
+        if isinstance(texts, str):
+            raise TypeError("query_batch takes a list of queries; use query() for one")
+        texts = [_check_query(t, i) for i, t in enumerate(texts)]
+        if not isinstance(k, int) or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if not texts:
+            return []
+        depth = k
+        if self.reranker is not None:
+            depth = max(k, candidates if candidates is not None else self.candidates)
+        vectors = self.encoder.encode_queries(texts)
+        stage1 = self.index.search(vectors, depth)
+        first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
+        if self.reranker is None:
+            results = [hits[:k] for hits in first]
+        else:
+            results = self._rerank(texts, first, k)
+        if min_score is not None:
+            results = [[h for h in hits if h.score >= min_score] for hits in results]
+        return results
+
+    def _rerank(self, texts: list[str], first: list[list[Hit]], k: int) -> list[list[Hit]]:
+        scores = self.reranker.score(texts, first)
+        out = []
+        for hits, row in zip(first, scores):
+            row = np.asarray(row, dtype=np.float64)
+            order = np.argsort(-row, kind="stable")[:k]
+            out.append(
+                [
+                    Hit(h.doc_id, float(row[i]), rank, h.title, h.text, h.metadata, h.stage1_score, h.stage1_rank)
+                    for rank, (i, h) in enumerate(((i, hits[i]) for i in order), start=1)
+                ]
+            )
+        return out
