@@ -1,0 +1,76 @@
+"""Shared fixtures: models built here from the shared tokenizer, never downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TWOSTAGE_SHARED", REPO.parent / "shared"))
+TOKENIZER = SHARED / "tokenizers" / "bert-uncased-wordpiece"
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import faiss
+
+        has_gpu = getattr(faiss, "get_num_gpus", lambda: 0)() > 0
+    except ImportError:  # pragma: no cover
+        has_gpu = False
+    try:
+        import torch
+
+        has_gpu = has_gpu or torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        pass
+    if not has_gpu:
+        skip = pytest.mark.skip(reason="no GPU here (FAISS GPU build or CUDA torch needed)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} not found (set TWOSTAGE_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(shared_dir) -> Path:
+    return TOKENIZER
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_path(tmp_path_factory, tokenizer_dir) -> Path:
+    """A 2-layer, 32-wide BERT sentence-transformer with random weights (plumbing only)."""
+    from retrieval.scratch import random_bert_encoder
+
+    return random_bert_encoder(tokenizer_dir, tmp_path_factory.mktemp("tiny_encoder"), max_length=128)
+
+
+@pytest.fixture(scope="session")
+def static_encoder_path(tmp_path_factory, tokenizer_dir) -> Path:
+    """A StaticEmbedding model with random weights (plumbing only)."""
+    from retrieval.scratch import static_encoder
+
+    return static_encoder(tokenizer_dir, tmp_path_factory.mktemp("static_encoder"), dim=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_encoder_path):
+    from retrieval import Encoder
+
+    return Encoder.load(str(tiny_encoder_path), device="cpu")
+
+
+@pytest.fixture()
+def toy_corpus() -> list[dict]:
+    topics = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
+    return [
+        {"_id": f"d{i}", "title": topics[i % 5], "text": f"passage {i} on {topics[i % 5]} number {i}", "lang": "en"}
+        for i in range(40)
+    ]
