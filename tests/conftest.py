@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+# No network here: make the hub libraries fail fast instead of waiting on connection time-outs.
+# (Set before they are imported; the library itself never sets environment variables.)
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TWOSTAGE_SHARED", REPO.parent / "shared"))
 TOKENIZER = SHARED / "tokenizers" / "bert-uncased-wordpiece"
