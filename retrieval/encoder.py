@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from indexes import Document, EncoderMismatchError
 
-__all__ = ["Encoder", "ModelLoadError", "document_text"]
+__all__ = ["Encoder", "ModelLoadError", "document_text", "plan_batches"]
 
 PROBE_TEXT = "the quick brown fox checks which encoder built this index"
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
-_FAST_PATH_MAX = 8
+# Measured on a 2-core machine with a MiniLM-L6-shaped model (benchmarks/perf_stage1.py).
+_TOKEN_BUDGET = 8192
+_SMALL_BATCH_TOKENS = 256
 
 
 class ModelLoadError(RuntimeError):
@@ -53,16 +57,80 @@ def load_sentence_transformer(name_or_path: str, device: str | None = None, **kw
         raise ModelLoadError(f"cannot load encoder {name_or_path!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
 
 
+def plan_batches(lengths: Sequence[int], max_texts: int, token_budget: int) -> list[list[int]]:
+    """Group text positions into batches, longest first, each within `max_texts` and `token_budget`.
+
+    A batch costs (texts x its longest text) padded tokens; sorting by length keeps the padding
+    small. A text longer than the budget gets a batch of its own.
+
+    Example:
+        >>> plan_batches([5, 1, 3, 2], max_texts=2, token_budget=100)
+        [[0, 2], [3, 1]]
+        >>> plan_batches([5, 1, 3, 2], max_texts=8, token_budget=9)
+        [[0], [2, 3, 1]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            batch = batches[-1]
+            # sorted longest first, so the batch's first text is its longest
+            if len(batch) < max_texts and (len(batch) + 1) * lengths[batch[0]] <= token_budget:
+                batch.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block on `n` torch threads, restoring the previous count after."""
+    previous = torch.get_num_threads()
+    if n is None or n == previous:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _text_tokenizer(model: Any) -> Any:
+    """The Hugging Face tokenizer of the model's first module, if it has one (for length sorting)."""
+    try:
+        from transformers import PreTrainedTokenizerBase
+    except ImportError:  # pragma: no cover
+        return None
+    first = next(iter(model), None) if hasattr(model, "__iter__") else None
+    tokenizer = getattr(first, "tokenizer", None)
+    return tokenizer if isinstance(tokenizer, PreTrainedTokenizerBase) else None
+
+
 class Encoder:
     """Embeds queries and documents with a sentence-transformers model.
+
+    Texts go through the model's own ``preprocess`` and forward pass (so embeddings equal
+    ``SentenceTransformer.encode`` within float32 rounding), in batches sorted by token count and
+    capped by a padded-token budget, which keeps padding, and so wasted work, small. Batches of a
+    few tokens (a single query) run on `small_batch_threads` threads: small matrix products lose
+    more to thread hand-offs than they gain from a second core.
 
     Args:
         model: a loaded ``SentenceTransformer``.
         name: the hub name or path recorded in the index manifest.
         query_prompt, document_prompt: text prepended to queries / documents (e.g. ``"query: "``);
             by default the model's own ``query``/``document`` prompts when it defines them.
-        batch_size: documents per forward pass when encoding a corpus.
+        batch_size: at most this many texts per forward pass.
         revision: the model revision, recorded in the manifest.
+        token_budget: at most this many padded tokens (texts x longest) per forward pass.
+        small_batch_threads: torch threads for batches of at most `small_batch_tokens` padded
+            tokens; ``None`` leaves torch's setting alone.
+        small_batch_tokens: the size below which a batch counts as small.
+
+    Thread safety: calls are serialised by a lock (fast tokenizers are not safe to share between
+    threads). The thread count for small batches is set and restored inside that lock; torch's
+    setting is per process, so torch work running at that moment in *another* thread may see it.
 
     Example:
         >>> encoder = Encoder.load("path/to/model")  # doctest: +SKIP
@@ -78,17 +146,29 @@ class Encoder:
         document_prompt: str | None = None,
         batch_size: int = 64,
         revision: str | None = None,
+        *,
+        token_budget: int = _TOKEN_BUDGET,
+        small_batch_threads: int | None = 1,
+        small_batch_tokens: int = _SMALL_BATCH_TOKENS,
     ) -> None:
+        if batch_size <= 0 or token_budget <= 0:
+            raise ValueError(f"batch_size and token_budget must be positive, got {batch_size} and {token_budget}")
+        if small_batch_threads is not None and small_batch_threads <= 0:
+            raise ValueError(f"small_batch_threads must be positive or None, got {small_batch_threads}")
         self.model = model.eval()
         self.name = str(name)
         prompts = getattr(model, "prompts", {}) or {}
         self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query")
         self.document_prompt = document_prompt if document_prompt is not None else prompts.get("document")
         self.batch_size = batch_size
+        self.token_budget = token_budget
+        self.small_batch_threads = small_batch_threads
+        self.small_batch_tokens = small_batch_tokens
         self.revision = revision if revision is not None else _revision_of(self.name)
         similarity = getattr(model, "similarity_fn_name", None) or "cosine"
         self.metric = _SIMILARITY_TO_METRIC.get(similarity, "cosine")
         self.dim = int(model.get_embedding_dimension())
+        self._tokenizer = _text_tokenizer(model)
         self._lock = threading.Lock()  # fast tokenizers are not safe to share between threads
 
     @classmethod
@@ -100,32 +180,49 @@ class Encoder:
         document_prompt: str | None = None,
         batch_size: int = 64,
         revision: str | None = None,
+        **options: Any,
     ) -> Encoder:
-        """Load any sentence-transformers model by hub name or local path."""
+        """Load any sentence-transformers model by hub name or local path.
+
+        `options` are the keyword-only tuning arguments of `Encoder` (``token_budget``, ...).
+        """
         kwargs = {"revision": revision} if revision else {}
         model = load_sentence_transformer(str(name_or_path), device=device, **kwargs)
-        return cls(model, str(name_or_path), query_prompt, document_prompt, batch_size, revision)
+        return cls(model, str(name_or_path), query_prompt, document_prompt, batch_size, revision, **options)
 
     @property
     def normalize(self) -> bool:
         return self.metric == "cosine"
 
+    def _lengths(self, texts: list[str], prompt: str | None) -> list[int]:
+        """Token counts (after truncation) to sort by; character counts when there is no tokenizer."""
+        prompted = [prompt + t for t in texts] if prompt else texts
+        if self._tokenizer is None:
+            return [len(t) for t in prompted]
+        bounded = self._tokenizer.model_max_length < 1_000_000  # else the tokenizer warns and does not truncate
+        ids = self._tokenizer(prompted, truncation=bounded, return_attention_mask=False, return_token_type_ids=False)
+        return [len(row) for row in ids["input_ids"]]
+
     def _encode(self, texts: list[str], prompt: str | None, show_progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            if len(texts) <= _FAST_PATH_MAX:
-                return self._encode_small(texts, prompt)
-            return self.model.encode(
-                texts,
-                prompt=prompt,
-                batch_size=self.batch_size,
-                show_progress_bar=show_progress,
-                convert_to_numpy=True,
-                normalize_embeddings=self.normalize,
-            ).astype(np.float32, copy=False)
+            lengths = self._lengths(texts, prompt)
+            batches = plan_batches(lengths, self.batch_size, self.token_budget)
+            out = np.empty((len(texts), self.dim), dtype=np.float32)
+            progress = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress or len(batches) < 2)
+            with progress:
+                for rows in batches:
+                    padded = len(rows) * max(lengths[i] for i in rows)
+                    small = padded <= self.small_batch_tokens
+                    with _torch_threads(self.small_batch_threads if small else None):
+                        out[rows] = self._forward([texts[i] for i in rows], prompt)
+                    progress.update(len(rows))
+            return out
 
     @torch.inference_mode()
-    def _encode_small(self, texts: list[str], prompt: str | None) -> np.ndarray:
-        # One forward pass without encode()'s sorting and bookkeeping: most of a single query's time.
+    def _forward(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        # What SentenceTransformer.encode does per batch, without its sorting and bookkeeping.
         features = self.model.preprocess(texts, prompt=prompt)
         features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
         embeddings = self.model(features)["sentence_embedding"]
