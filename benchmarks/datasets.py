@@ -1,0 +1,212 @@
+"""Test collections: BEIR folders, the hub loaders, and the one resolver the harness calls.
+
+`load_dataset(name, data_dir)` looks, in order, at a BEIR folder given by path, the folder
+``<data_dir>/<name>``, the hub (only when reachable), and for ``msmarco`` at the offline
+fallbacks described in `benchmarks.msmarco`. When nothing is found it raises
+`DatasetNotFoundError` saying where it looked and how to provide the data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from indexes import Document, read_corpus
+from benchmarks.hub import hub_reachable
+from benchmarks.trec import read_beir_qrels, read_queries_jsonl
+
+__all__ = ["Dataset", "DatasetNotFoundError", "HUB_BEIR", "load_beir", "load_beir_hub", "load_dataset", "sample_queries"]
+
+# Named BEIR collections and their hub ids (corpus/queries, then qrels).
+HUB_BEIR = {"scifact": ("BeIR/scifact", "BeIR/scifact-qrels")}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No local copy of a dataset and no way to download it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A test collection: documents, the evaluated queries, their judgements.
+
+    `queries` holds only the queries judged in `qrels` (the ones every metric averages over).
+    `relevance_level` is the lowest grade binary metrics count as relevant (2 for TREC DL's
+    graded qrels). `train_queries`/`train_qrels` are the collection's training split, if any:
+    for training from scratch, never for scoring.
+
+    Example:
+        >>> ds = Dataset("toy", [Document("d1", "x")], {"q": "x?"}, {"q": {"d1": 1}})
+        >>> ds.describe()
+        'toy (test): 1 documents, 1 queries, 1 judgements'
+    """
+
+    name: str
+    corpus: Sequence[Document]
+    queries: Mapping[str, str]
+    qrels: Mapping[str, Mapping[str, int]]
+    split: str = "test"
+    source: str = ""
+    relevance_level: int = 1
+    notes: tuple[str, ...] = ()
+    train_queries: Mapping[str, str] | None = field(default=None, repr=False)
+    train_qrels: Mapping[str, Mapping[str, int]] | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        judgements = sum(len(v) for v in self.qrels.values())
+        return (
+            f"{self.name} ({self.split}): {len(self.corpus):,} documents, {len(self.queries):,} queries, "
+            f"{judgements:,} judgements"
+        )
+
+
+def _judged(queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]], where: str) -> dict[str, str]:
+    missing = sorted(q for q in qrels if q not in queries)
+    if missing:
+        raise ValueError(f"{where}: {len(missing)} judged queries have no text (e.g. {missing[:3]})")
+    return {qid: queries[qid] for qid in qrels}
+
+
+def sample_queries(dataset: Dataset, max_queries: int | None, seed: int = 0) -> Dataset:
+    """Keep a seeded random sample of at most `max_queries` queries (and their qrels)."""
+    if max_queries is None or max_queries >= len(dataset.queries):
+        return dataset
+    if max_queries < 1:
+        raise ValueError(f"max_queries must be positive, got {max_queries}")
+    keep = sorted(random.Random(seed).sample(sorted(dataset.queries), max_queries))
+    note = f"{max_queries:,} of {len(dataset.queries):,} judged queries, sampled with seed {seed}"
+    return replace(
+        dataset,
+        queries={q: dataset.queries[q] for q in keep},
+        qrels={q: dataset.qrels[q] for q in keep},
+        notes=(*dataset.notes, note),
+    )
+
+
+def load_beir(folder: str | Path, split: str = "test", name: str | None = None, relevance_level: int = 1) -> Dataset:
+    """Read a BEIR folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
+
+    The training split (``qrels/train.tsv``), when there is one and `split` is not it, is read too.
+    """
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.exists():
+        present = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise DatasetNotFoundError(
+            f"{folder} has no qrels/{split}.tsv (splits present: {present or 'none'}); pass --split"
+        )
+    for required in ("queries.jsonl",):
+        if not (folder / required).exists():
+            raise DatasetNotFoundError(f"{folder} has no {required} (BEIR layout: corpus.jsonl, queries.jsonl, qrels/)")
+    queries = read_queries_jsonl(folder / "queries.jsonl")
+    qrels = read_beir_qrels(qrels_path)
+    train_queries = train_qrels = None
+    train_path = folder / "qrels" / "train.tsv"
+    if split != "train" and train_path.exists():
+        train_qrels = read_beir_qrels(train_path)
+        train_queries = _judged(queries, train_qrels, str(train_path))
+    return Dataset(
+        name=name or folder.name,
+        corpus=read_corpus(folder),
+        queries=_judged(queries, qrels, str(qrels_path)),
+        qrels=qrels,
+        split=split,
+        source=str(folder),
+        relevance_level=relevance_level,
+        train_queries=train_queries,
+        train_qrels=train_qrels,
+    )
+
+
+def _hf_load(*args: Any, **kwargs: Any) -> Any:
+    import datasets
+
+    return datasets.load_dataset(*args, **kwargs)
+
+
+def load_beir_hub(name: str, split: str = "test") -> Dataset:
+    """Download a BEIR collection through `datasets` (``BeIR/<name>`` and ``BeIR/<name>-qrels``)."""
+    corpus_id, qrels_id = HUB_BEIR[name]
+    corpus = read_corpus(_hf_load(corpus_id, "corpus", split="corpus"))
+    queries = {str(row["_id"]): row["text"] for row in _hf_load(corpus_id, "queries", split="queries")}
+
+    def qrels_of(part: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for row in _hf_load(qrels_id, split=part):
+            out.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = int(row["score"])
+        return out
+
+    qrels = qrels_of(split)
+    train_qrels = qrels_of("train") if split != "train" else None
+    return Dataset(
+        name=name,
+        corpus=corpus,
+        queries=_judged(queries, qrels, qrels_id),
+        qrels=qrels,
+        split=split,
+        source=f"hub:{corpus_id}",
+        train_queries=_judged(queries, train_qrels, qrels_id) if train_qrels else None,
+        train_qrels=train_qrels,
+    )
+
+
+def _is_beir(folder: Path) -> bool:
+    return folder.is_dir() and (folder / "queries.jsonl").exists() and (folder / "qrels").is_dir()
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path,
+    split: str = "test",
+    *,
+    max_queries: int | None = None,
+    pool_size: int = 100_000,
+    seed: int = 0,
+    online: bool | None = None,
+) -> Dataset:
+    """Find and load a test collection by name or path.
+
+    Args:
+        name: ``scifact``, ``msmarco``, ``msmarco-dl19-mini``, the name of a BEIR folder under
+            `data_dir`, or the path of any BEIR folder.
+        data_dir: the folder holding local copies (``<data_dir>/scifact/``, ``<data_dir>/msmarco-passage/``...).
+        split: the qrels split to score.
+        max_queries: score a seeded sample of this many judged queries (None: all).
+        pool_size: MS MARCO subset mode: how many sampled distractor passages join the judged ones.
+        seed: the seed of every sample.
+        online: whether the hub may be used; None checks quickly (HF_*_OFFLINE, a 2-second connect).
+
+    Example:
+        >>> load_dataset("scifact", "../shared/datasets").describe()  # doctest: +SKIP
+        'scifact (test): 5,183 documents, 300 queries, 339 judgements'
+    """
+    data_dir = Path(data_dir)
+    looked: list[str] = []
+    path = Path(name)
+    dataset = None
+    if _is_beir(path):
+        dataset = load_beir(path, split)
+    elif _is_beir(data_dir / name) and name != "msmarco":
+        level = 2 if name == "msmarco-dl19-mini" else 1
+        dataset = load_beir(data_dir / name, split, name=name, relevance_level=level)
+    else:
+        looked.append(f"{path} (not a BEIR folder)" if path.exists() else f"{data_dir / name} (missing)")
+    if dataset is None and name == "msmarco":
+        from benchmarks.msmarco import load_msmarco
+
+        dataset = load_msmarco(data_dir, pool_size=pool_size, seed=seed, online=online, looked=looked)
+    if dataset is None and name in HUB_BEIR:
+        if online if online is not None else hub_reachable():
+            dataset = load_beir_hub(name, split)
+        else:
+            looked.append(f"the hub ({HUB_BEIR[name][0]}): offline (HF_*_OFFLINE set, or huggingface.co unreachable)")
+    if dataset is None:
+        raise DatasetNotFoundError(
+            f"dataset {name!r} not found. Looked at: {'; '.join(looked)}. Provide it as a BEIR folder "
+            f"(corpus.jsonl, queries.jsonl, qrels/{split}.tsv) at {data_dir / name} or pass its path, or set "
+            "--data-dir (default: $TWOSTAGE_DATA_DIR or ./data) to the folder holding it; online, scifact and "
+            "msmarco download through `datasets`/`ir_datasets`."
+        )
+    return sample_queries(dataset, max_queries, seed)

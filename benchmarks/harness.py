@@ -1,0 +1,245 @@
+"""One benchmark run: load the data, run every stage, score them alike, sweep depths, write results.
+
+`run_benchmark(config)` is what ``python -m benchmarks.run`` calls; notebooks may call it too,
+passing already-loaded `encoder` / `reranker` objects to skip model resolution.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.config import STAGES, BenchmarkConfig, Reference
+from benchmarks.latency import Latency, sample_ids, time_calls
+
+__all__ = ["BenchmarkResult", "check_references", "default_out_dir", "run_benchmark"]
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """Where a run wrote its results, and its metrics.json content."""
+
+    out_dir: Path
+    metrics: dict[str, Any]
+
+
+def default_out_dir(dataset: str, root: str | Path = "results") -> Path:
+    """``results/<dataset>-<YYYYmmdd-HHMMSS>``."""
+    slug = Path(dataset.rstrip("/")).name or "dataset"
+    return Path(root) / f"{slug}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_references(
+    references: tuple[Reference, ...],
+    stages: dict[str, dict[str, float]],
+    models: dict[str, Any],
+    split: str = "",
+) -> list[dict[str, Any]]:
+    """Compare stage scores with published figures; a figure published for another model is not applicable.
+
+    References for another split than `split` (``Reference.split``) are left out.
+    """
+    rows = []
+    for ref in references:
+        if ref.stage not in stages or ref.metric not in stages[ref.stage]:
+            continue
+        value = stages[ref.stage][ref.metric]
+        if ref.split and ref.split != split:
+            continue
+        role = "reranker" if ref.stage == "dense+rerank" else "encoder"
+        used = models.get("names", {}).get(role) or models.get(role)
+        applies = not ref.applies_to or ref.applies_to == used
+        status = ("within" if ref.contains(value) else "outside") if applies else f"n/a (run used {used})"
+        rows.append({**ref.__dict__, "value": value, "status": status})
+    return rows
+
+
+class _Clock:
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.seconds: dict[str, float] = {}
+        self.log = log
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.log(f"[benchmarks] {name} ...")
+        start = time.perf_counter()
+        out = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.log(f"[benchmarks] {name}: {self.seconds[name]:.1f} s")
+        return out
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_benchmark(
+    config: BenchmarkConfig,
+    *,
+    encoder: Any = None,
+    reranker: Any = None,
+    show_progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+    write: bool = True,
+) -> BenchmarkResult:
+    """Run every configured stage on a dataset and write the results folder.
+
+    Args:
+        config: the resolved configuration (see `benchmarks.config.load_config`).
+        encoder: an already-loaded `retrieval.Encoder` (else resolved from the config).
+        reranker: an already-loaded `retrieval.Reranker` (else resolved from the config).
+        show_progress: tqdm bars for encoding, search, reranking and the sweep.
+        log: where phase messages go.
+        write: write the results folder (config, environment, runs, metrics.json, report, plots).
+
+    Example:
+        >>> run_benchmark(load_config("scifact", stages=("bm25",), data_dir="../shared/datasets"))  # doctest: +SKIP
+    """
+    from benchmarks.bm25 import BM25Retriever
+    from benchmarks.datasets import load_dataset
+    from benchmarks.metrics import compare_stages, evaluate, score_stages, usable_metrics
+    from benchmarks.models import ModelChoice, load_reranker, resolve_models
+    from benchmarks.stages import dense_candidates, fuse_runs, hits_to_run, rerank_scores, reranked_run
+    from benchmarks.sweep import depth_sweep, rerank_latency, stage1_latency
+
+    started = time.perf_counter()
+    clock = _Clock(log)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    dataset = clock.run(
+        "load dataset",
+        lambda: load_dataset(
+            config.dataset,
+            config.data_dir,
+            config.split,
+            max_queries=config.max_queries,
+            pool_size=config.pool_size,
+            seed=config.seed,
+        ),
+    )
+    log(f"[benchmarks] {dataset.describe()} from {dataset.source}")
+    corpus, queries, qrels = dataset.corpus, dict(dataset.queries), dataset.qrels
+    level = config.relevance_level or dataset.relevance_level
+    metrics = usable_metrics(config.metrics, len(corpus))
+    depth = min(config.retrieval_depth, len(corpus))
+    sample = sample_ids(list(queries), config.latency_queries, config.seed)
+    texts = [queries[q] for q in sample]
+    runs: dict[str, dict[str, dict[str, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    counts: dict[str, Any] = {}
+    sweep_rows: list[dict[str, Any]] = []
+    ceiling: dict[str, float] = {}
+
+    if "bm25" in config.stages or "hybrid" in config.stages:
+        bm25 = clock.run("bm25 index", lambda: BM25Retriever(corpus, config.bm25, show_progress=show_progress))
+        runs["bm25"] = clock.run("bm25 search", lambda: bm25.search(queries, k=depth, show_progress=show_progress))
+        seconds["bm25"] = time_calls(lambda t: bm25.search({"q": t}, k=depth), texts)
+
+    models = ModelChoice()
+    if config.needs_encoder:
+        need_reranker = config.needs_reranker and reranker is None
+        if encoder is None or need_reranker:
+            models = clock.run(
+                "resolve models", lambda: resolve_models(config, dataset, encoder is None, need_reranker)
+            )
+        from retrieval import Encoder, Searcher, build_index
+
+        if encoder is None:
+            encoder = clock.run(
+                "load encoder", lambda: Encoder.load(models.encoder, device=config.device, batch_size=config.batch_size)
+            )
+        if not models.encoder:
+            name = str(getattr(encoder, "name", type(encoder).__name__))
+            models = replace(models, encoder=name, origin={**models.origin, "encoder": "given"}, names={**models.names, "encoder": name})
+        index = clock.run("encode corpus", lambda: build_index(corpus, encoder, show_progress=show_progress))
+        searcher = Searcher(index, encoder)
+        top = min(len(corpus), max(depth, config.rerank_depth if config.needs_reranker else 0))
+        candidates = clock.run(
+            "dense search",
+            lambda: dense_candidates(searcher, queries, top, batch_size=config.batch_size, show_progress=show_progress),
+        )
+        runs["dense"] = hits_to_run(candidates, depth)
+        stage1_secs = stage1_latency(searcher, texts, min(config.candidates, len(corpus)))
+        seconds["dense"] = stage1_secs
+        if "hybrid" in config.stages:
+            runs["hybrid"] = fuse_runs([runs["bm25"], runs["dense"]], config.fusion, config.fusion_norm)
+            seconds["hybrid"] = list(np.asarray(seconds["bm25"]) + np.asarray(stage1_secs))
+
+        if config.needs_reranker:
+            if reranker is None:
+                reranker = clock.run("load reranker", lambda: load_reranker(models.reranker))
+            if not models.reranker:
+                name = str(getattr(reranker, "name", type(reranker).__name__))
+                models = replace(
+                    models, reranker=name, origin={**models.origin, "reranker": "given"}, names={**models.names, "reranker": name}
+                )
+            rdepth = min(config.rerank_depth, len(corpus))
+            scores = clock.run(
+                "rerank",
+                lambda: rerank_scores(reranker, queries, candidates, rdepth, show_progress=show_progress),
+            )
+            counts["rerank_pairs"] = int(sum(len(s) for s in scores.values()))
+            runs["dense+rerank"] = reranked_run(candidates, scores, config.candidates)
+            key = f"recall@{config.candidates}"
+            ceiling[key] = evaluate(qrels, runs["dense"], [key], level)[key]
+            depths = sorted({*(config.depths if config.sweep else ()), config.candidates})
+            rerank_secs = clock.run(
+                "rerank latency",
+                lambda: {
+                    d: rerank_latency(reranker, texts, [candidates[q] for q in sample], d, show_progress)
+                    for d in depths
+                },
+            )
+            seconds["dense+rerank"] = list(np.asarray(stage1_secs) + np.asarray(rerank_secs[config.candidates]))
+            if config.sweep:
+                sweep_rows = clock.run(
+                    "depth sweep",
+                    lambda: depth_sweep(
+                        qrels, candidates, scores, config.depths, relevance_level=level,
+                        stage1_seconds=stage1_secs, rerank_seconds=rerank_secs,
+                    ),
+                )
+
+    order = [s for s in STAGES if s in config.stages and s in runs]
+    stage_runs = {s: runs[s] for s in order}
+    stage_scores = clock.run("score", lambda: score_stages(qrels, stage_runs, metrics, level))
+    for key, value in ceiling.items():
+        stage_scores["dense+rerank"][f"ceiling_{key}"] = value
+    sig_metrics = [m for m in ("ndcg@10", "mrr@10", "recall@100") if m in metrics]
+    significance = compare_stages(qrels, stage_runs, sig_metrics, level, config.stat_test, config.max_p)
+    model_info = models.to_dict()
+    result = {
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "source": dataset.source,
+        "notes": list(dataset.notes),
+        "documents": len(corpus),
+        "queries": len(queries),
+        "judgements": sum(len(v) for v in qrels.values()),
+        "relevance_level": level,
+        "metrics": list(metrics),
+        "stages": stage_scores,
+        "latency": {s: Latency.from_seconds(seconds[s]).to_dict() for s in order if seconds.get(s)},
+        "sweep": sweep_rows,
+        "significance": {"test": config.stat_test, "max_p": config.max_p, "pairs": significance},
+        "references": check_references(config.references, stage_scores, model_info, dataset.split),
+        "models": model_info,
+        "depths": {"retrieval": depth, "candidates": config.candidates, "reranked": config.rerank_depth},
+        "counts": counts,
+        "timings_s": {**clock.seconds, "total": round(time.perf_counter() - started, 3)},
+    }
+    out_dir = Path(config.out) if config.out else default_out_dir(config.dataset)
+    if write:
+        from benchmarks.results import write_results
+
+        result["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        write_results(out_dir, config, result, stage_runs, log=log)
+    return BenchmarkResult(out_dir, result)
