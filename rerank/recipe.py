@@ -1,0 +1,214 @@
+"""The from-scratch recipe: both stages trained offline from a corpus (and train qrels when there are any).
+
+Used by `python -m benchmarks.run` when no hub or cached model is available:
+train a tokenizer on the corpus, train stage 1 (`retrieval.train`), index the corpus with it,
+train stage 2 on stage-1 candidates (`rerank.train`). The models are cached under ``cache_dir``,
+keyed by a hash of the recipe and the data (corpus ids and text, train queries and qrels), so a
+second call with the same inputs returns them without training. Test queries are never passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from retrieval.train_config import BiEncoderConfig
+from rerank.train_config import CrossEncoderConfig
+
+__all__ = ["DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "data_fingerprint", "scratch_models"]
+
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecipeBudget:
+    """How much of each stage to train (both configs' seeds are replaced by `scratch_models`' seed).
+
+    Args:
+        name: a label recorded in the recipe.
+        bi_encoder: the stage-1 recipe (its tokenizer is replaced by the corpus-trained one).
+        cross_encoder: the stage-2 recipe (its tokenizer, and initial embeddings when
+            `init_from_stage1`, come from stage 1).
+        vocab_size: WordPiece vocabulary trained on the corpus.
+        init_from_stage1: initialise the cross-encoder's word embeddings from the static stage-1 model.
+        pseudo_per_doc: without labels, pseudo-queries (sentences) per document for stage 2.
+        pseudo_limit: at most this many pseudo-queries.
+    """
+
+    name: str
+    bi_encoder: BiEncoderConfig
+    cross_encoder: CrossEncoderConfig
+    vocab_size: int = 16_000
+    init_from_stage1: bool = True
+    pseudo_per_doc: int = 1
+    pseudo_limit: int | None = 4000
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "bi_encoder": self.bi_encoder.to_dict(),
+            "cross_encoder": self.cross_encoder.to_dict(),
+            "vocab_size": self.vocab_size,
+            "init_from_stage1": self.init_from_stage1,
+            "pseudo_per_doc": self.pseudo_per_doc,
+            "pseudo_limit": self.pseudo_limit,
+        }
+
+
+_TINY_BERT = {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+
+# Seconds on tiny data: used by the tests.
+FAST = RecipeBudget(
+    name="fast",
+    bi_encoder=BiEncoderConfig(dim=32, epochs=1, mining_rounds=1, batch_size=16, sentences_per_doc=1),
+    cross_encoder=CrossEncoderConfig(
+        shape=_TINY_BERT, max_length=64, epochs=2, batch_size=16, negatives_per_query=3, depth=10,
+        validation_fraction=0.25,
+    ),
+    vocab_size=300,
+    pseudo_limit=60,
+)
+
+# The SciFact default (5k documents, 2 cores): well within 30 minutes of training in all.
+DEFAULT = RecipeBudget(
+    name="default",
+    bi_encoder=BiEncoderConfig(dim=512, epochs=3, mining_rounds=1, batch_size=256),
+    cross_encoder=CrossEncoderConfig(
+        shape={"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
+        max_length=256, epochs=2, batch_size=32, negatives_per_query=7, depth=100,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ScratchModels:
+    """The trained models (ordinary SentenceTransformer / CrossEncoder folders) and how they were made."""
+
+    encoder_path: Path
+    reranker_path: Path
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+def data_fingerprint(
+    docs: Any, train_queries: Mapping[str, str] | None, train_qrels: Mapping[str, Mapping[str, int]] | None
+) -> str:
+    """A hash of the corpus (ids, titles, texts) and the labelled training split."""
+    h = hashlib.sha256()
+    for d in docs:
+        for part in (d.doc_id, d.title, d.text):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+    h.update(b"\x01queries")
+    for qid in sorted(train_queries or {}):
+        h.update(f"{qid}\x00{train_queries[qid]}\x00".encode())
+    h.update(b"\x01qrels")
+    for qid in sorted(train_qrels or {}):
+        for doc_id, rel in sorted(train_qrels[qid].items()):
+            h.update(f"{qid}\x00{doc_id}\x00{rel}\x00".encode())
+    return h.hexdigest()
+
+
+def _key(budget: RecipeBudget, seed: int, fingerprint: str) -> str:
+    payload = json.dumps({"v": RECIPE_VERSION, "budget": budget.to_dict(), "seed": seed, "data": fingerprint}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _cached(folder: Path) -> ScratchModels | None:
+    done = folder / "recipe.json"
+    if not done.exists():
+        return None
+    record = json.loads(done.read_text())
+    enc, rer = folder / "encoder", folder / "reranker"
+    if not (enc / "modules.json").exists() or not (rer / "config.json").exists():
+        return None
+    return ScratchModels(enc, rer, record["train_seconds"], {**record["recipe"], "cached": True})
+
+
+def scratch_models(
+    data_dir: Path,
+    corpus: Any,
+    train_queries: dict[str, str] | None,
+    train_qrels: dict[str, dict[str, int]] | None,
+    cache_dir: Path,
+    seed: int = 0,
+    budget: RecipeBudget = DEFAULT,
+    show_progress: bool = True,
+) -> ScratchModels:
+    """Train (or reuse from the cache) a stage-1 encoder and a stage-2 reranker from scratch.
+
+    Args:
+        data_dir: the dataset folder (recorded only; the data comes from the other arguments).
+        corpus: anything `indexes.read_corpus` reads.
+        train_queries, train_qrels: the labelled training split, or None for corpus-only training.
+            Never the test queries.
+        cache_dir: where trained models are kept, one folder per recipe-and-data key.
+        seed: the seed of both stages.
+        budget: `FAST` (tests), `DEFAULT` (SciFact-sized corpora) or your own `RecipeBudget`.
+
+    Example:
+        >>> made = scratch_models(Path("scifact"), "scifact", None, None, Path(".cache/scratch"))  # doctest: +SKIP
+        >>> CrossEncoder(str(made.reranker_path))  # doctest: +SKIP
+    """
+    from indexes import read_corpus
+    from retrieval.encoder import Encoder, document_text
+    from retrieval.indexing import build_index
+    from retrieval.train import train_bi_encoder
+    from retrieval.train_tokenizer import train_wordpiece
+    from rerank.train import stage2_examples, train_cross_encoder
+
+    docs = read_corpus(corpus)
+    labelled = bool(train_qrels)
+    fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
+    key = _key(budget, seed, fingerprint)
+    folder = Path(cache_dir) / key
+    found = _cached(folder)
+    if found is not None:
+        return found
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seconds: dict[str, float] = {}
+
+    started = time.perf_counter()
+    tokenizer = train_wordpiece([document_text(d) for d in docs], folder / "tokenizer", vocab_size=budget.vocab_size)
+    seconds["tokenizer"] = time.perf_counter() - started
+
+    bi_config = replace(budget.bi_encoder, tokenizer=str(tokenizer), seed=seed, use_labels=labelled)
+    stage1 = train_bi_encoder(docs, folder / "encoder", bi_config, train_queries, train_qrels, show_progress)
+    seconds["stage1"] = stage1.seconds
+
+    started = time.perf_counter()
+    encoder = Encoder.load(str(stage1.path), device="cpu")
+    index = build_index(docs, encoder, show_progress=show_progress)
+    init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
+    ce_config = replace(budget.cross_encoder, tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
+    train_rows, val_rows = stage2_examples(
+        docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,
+        pseudo_per_doc=budget.pseudo_per_doc, pseudo_limit=budget.pseudo_limit,
+    )
+    seconds["stage2_candidates"] = time.perf_counter() - started
+    stage2 = train_cross_encoder(train_rows, val_rows, folder / "reranker", ce_config, show_progress)
+    seconds["stage2"] = stage2.seconds
+    seconds["total"] = sum(seconds.values())
+
+    recipe = {
+        "key": key,
+        "version": RECIPE_VERSION,
+        "data_dir": str(data_dir),
+        "data_fingerprint": fingerprint,
+        "labels": "train qrels" if labelled else "none (corpus only)",
+        "seed": seed,
+        "budget": budget.to_dict() | {"bi_encoder": bi_config.to_dict(), "cross_encoder": ce_config.to_dict()},
+        "stage1_pairs": stage1.pairs,
+        "stage2_rows": {"train": stage2.train_rows, "validation": stage2.validation_rows},
+        "calibration": stage2.calibration,
+    }
+    (folder / "recipe.json").write_text(json.dumps({"recipe": recipe, "train_seconds": seconds}, indent=2, default=str))
+    return ScratchModels(folder / "encoder", folder / "reranker", seconds, {**recipe, "cached": False})
+

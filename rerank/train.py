@@ -1,0 +1,238 @@
+"""Train a stage-2 cross-encoder on (query, passage, label) rows whose negatives are stage-1 candidates.
+
+`CrossEncoderTrainer` with `BinaryCrossEntropyLoss` (BCEWithLogitsLoss; one logit) or
+`CrossEntropyLoss` (two logits, softmax). A `ThresholdEvaluator` scores a validation split carved
+from the training queries at every evaluation (loss, AP, accuracy, F1, F-beta, MCC, each at its best
+threshold); the epoch with the best AP is kept, and its thresholds are saved beside the model in
+``calibration.json``. The whole history goes to ``history.csv``/``history.json``/``history.png``.
+
+CLI (the stage-1 model supplies the candidates; the test split is never read):
+    python -m rerank.train --data ../shared/datasets/scifact --encoder models/st --out models/ce \
+        --tokenizer ../shared/tokenizers/bert-uncased-wordpiece
+    python -m rerank.train --data corpus_dir --encoder models/st --no-labels --out models/ce ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rerank.train_config import CrossEncoderConfig
+from rerank.train_data import Example
+
+__all__ = ["CrossEncoderResult", "main", "stage2_examples", "train_cross_encoder"]
+
+
+@dataclass(frozen=True)
+class CrossEncoderResult:
+    """The trained model folder, its calibration (as saved) and the training time."""
+
+    path: Path
+    seconds: float
+    calibration: dict[str, Any]
+    train_rows: int
+    validation_rows: int
+
+
+def _dataset(rows: Sequence[Example]) -> Any:
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {"query": [r.query for r in rows], "passage": [r.passage for r in rows], "label": [int(r.label) for r in rows]}
+    )
+
+
+def train_cross_encoder(
+    train: Sequence[Example],
+    validation: Sequence[Example],
+    out_dir: str | Path,
+    config: CrossEncoderConfig = CrossEncoderConfig(),
+    show_progress: bool = True,
+) -> CrossEncoderResult:
+    """Train, keep the best-AP epoch, save it with ``calibration.json`` and its history.
+
+    Args:
+        train: training rows (see `rerank.train_data.build_examples`).
+        validation: held-out rows with both labels (see `rerank.train_data.split_by_query`).
+        out_dir: the model folder (``CrossEncoder(out_dir)`` loads it).
+        config: the recipe.
+
+    Example:
+        >>> result = train_cross_encoder(train_rows, val_rows, "models/ce", CrossEncoderConfig(tokenizer="tok/"))  # doctest: +SKIP
+        >>> result.calibration["threshold"]  # doctest: +SKIP
+        0.41
+    """
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
+    from transformers import set_seed
+
+    from rerank.evaluator import ThresholdEvaluator
+    from rerank.train_history import write_history
+    from rerank.train_init import initial_cross_encoder
+
+    if not train:
+        raise ValueError("no training rows: build them with rerank.train_data.build_examples")
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    work_dir = out_dir.parent / f".{out_dir.name}.work"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    set_seed(config.seed)
+    model = initial_cross_encoder(config, work_dir)
+    evaluator = ThresholdEvaluator(
+        [(r.query, r.passage) for r in validation], [r.label for r in validation], beta=config.beta, name="val",
+        batch_size=max(config.batch_size, 64),
+    )
+    loss = BinaryCrossEntropyLoss(model) if config.num_labels == 1 else CrossEntropyLoss(model)
+    strategy = "steps" if config.eval_steps else "epoch"
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(work_dir / "trainer"),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.lr,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps (transformers v5)
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=config.eval_steps,
+        save_steps=config.eval_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_val_ap",
+        greater_is_better=True,
+        save_only_model=True,
+        save_total_limit=2,
+        report_to="none",
+        logging_steps=max(1, len(train) // config.batch_size // 10),
+        disable_tqdm=not show_progress,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=_dataset(train), loss=loss, evaluator=evaluator)
+    if not show_progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    trainer.train()
+
+    best = evaluator.best()
+    if trainer.state.best_metric is not None and abs(trainer.state.best_metric - best["ap"]) > 1e-9:
+        raise RuntimeError(
+            f"the trainer kept AP {trainer.state.best_metric}, the evaluator's best is {best['ap']}: "
+            "the calibration would not match the saved weights"
+        )
+    model.save(str(out_dir))
+    metric_keys = ("f1", "accuracy", "fbeta", "mcc")
+    thresholds = {("f%g" % config.beta if k == "fbeta" else k): float(best[f"{k}_threshold"]) for k in metric_keys}
+    calibration = {
+        "threshold": float(best["f1_threshold"]),
+        "metric": "f1",
+        "thresholds": thresholds,
+        "epoch": best["epoch"],
+        "step": best["step"],
+        "activation": evaluator.activation,
+        "validation": {k: float(best[k]) for k in ("ap", "f1", "fbeta", "mcc", "accuracy", "loss")},
+        "beta": config.beta,
+    }
+    (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
+    config.save(out_dir / "train_config.json")
+    train_loss = [
+        {"epoch": float(r["epoch"]), "step": int(r["step"]), "loss": float(r["loss"])}
+        for r in trainer.state.log_history
+        if "loss" in r
+    ]
+    write_history(evaluator.history, train_loss, out_dir, best["epoch"])
+    seconds = time.perf_counter() - start
+    summary = {"seconds": seconds, "train_rows": len(train), "validation_rows": len(validation), "best": best}
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return CrossEncoderResult(out_dir, seconds, calibration, len(train), len(validation))
+
+
+def stage2_examples(
+    docs: Sequence[Any],
+    encoder: Any,
+    index: Any,
+    config: CrossEncoderConfig,
+    train_queries: dict[str, str] | None = None,
+    train_qrels: dict[str, dict[str, int]] | None = None,
+    pseudo_per_doc: int = 1,
+    pseudo_limit: int | None = None,
+) -> tuple[list[Example], list[Example]]:
+    """(train, validation) rows: labelled queries when given, else pseudo-queries from the corpus,
+    each with negatives from its stage-1 candidates."""
+    from retrieval.encoder import document_text
+    from rerank.train_data import build_examples, pseudo_queries, split_by_query, stage1_candidates
+
+    positives = None
+    if train_qrels:
+        if train_queries is None:
+            raise ValueError("train_qrels were given without train_queries")
+        queries, qrels = dict(train_queries), dict(train_qrels)
+    else:
+        queries, qrels, positives = pseudo_queries(docs, pseudo_per_doc, seed=config.seed, limit=pseudo_limit)
+    candidates = stage1_candidates(encoder, index, queries, config.depth)
+    texts = {d.doc_id: document_text(d) for d in docs}
+    rows = build_examples(
+        queries, qrels, candidates, texts, config.negatives_per_query, config.hard_first, config.skip_top,
+        config.seed, positives,
+    )
+    return split_by_query(rows, config.validation_fraction, config.seed)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rerank.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a corpus file")
+    p.add_argument("--encoder", required=True, help="the stage-1 sentence-transformers model that supplies candidates")
+    p.add_argument("--out", required=True, help="the cross-encoder folder to write")
+    p.add_argument("--split", default="train", help="the labelled split (default train; never test)")
+    p.add_argument("--no-labels", action="store_true", help="pseudo-queries from the corpus, even where qrels exist")
+    p.add_argument("--config", help="a JSON file of CrossEncoderConfig fields; flags below override it")
+    p.add_argument("--model", help="a cross-encoder or Hugging Face model to fine-tune (default: from scratch)")
+    p.add_argument("--tokenizer", help="from scratch: the tokenizer folder")
+    p.add_argument("--init-embeddings", help="from scratch: a StaticEmbedding model (same tokenizer) to copy vectors from")
+    p.add_argument("--num-labels", type=int, choices=[1, 2])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--negatives", type=int, dest="negatives_per_query")
+    p.add_argument("--depth", type=int)
+    p.add_argument("--beta", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from indexes import read_corpus
+    from retrieval.encoder import Encoder
+    from retrieval.indexing import build_index
+    from retrieval.train_data import read_train_split
+
+    config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
+    names = ("model", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size", "learning_rate",
+             "max_length", "negatives_per_query", "depth", "beta", "seed")
+    config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    queries = qrels = None
+    if Path(args.data).is_dir() and not args.no_labels:
+        queries, qrels = read_train_split(args.data, args.split)
+    docs = read_corpus(args.data)
+    encoder = Encoder.load(args.encoder, device="cpu")
+    index = build_index(docs, encoder, show_progress=not args.quiet)
+    train, val = stage2_examples(docs, encoder, index, config, queries, qrels)
+    result = train_cross_encoder(train, val, args.out, config, show_progress=not args.quiet)
+    print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "calibration": result.calibration}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The cross-encoder training recipe, as a frozen dataclass that round-trips to JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CrossEncoderConfig"]
+
+
+@dataclass(frozen=True)
+class CrossEncoderConfig:
+    """How to train stage 2.
+
+    Args:
+        model: a CrossEncoder / Hugging Face model name or path to fine-tune; None trains from scratch.
+        tokenizer: from scratch, the tokenizer folder (e.g. the stage-1 model's, or the shared WordPiece).
+        shape: BertConfig fields of a from-scratch model.
+        init_embeddings: a SentenceTransformer folder with a StaticEmbedding of the same tokenizer whose
+            token vectors initialise the word embeddings (truncated or zero-padded to the width).
+        num_labels: 1 (one logit, sigmoid, BCEWithLogitsLoss) or 2 (softmax, cross-entropy).
+        max_length: tokens per (query, passage) pair.
+        epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimiser schedule.
+        negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
+        hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
+        depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
+        skip_top: skip this many top candidates (guards against unlabelled positives).
+        validation_fraction: share of training queries held out for the evaluator (by query).
+        beta: the F-beta weight of recall.
+        eval_steps: evaluate every this many steps; None evaluates once per epoch.
+        seed: every random choice.
+
+    Example:
+        >>> CrossEncoderConfig().replace(num_labels=2).num_labels
+        2
+    """
+
+    model: str | None = None
+    tokenizer: str | None = None
+    shape: dict[str, int] = field(
+        default_factory=lambda: {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512}
+    )
+    init_embeddings: str | None = None
+    num_labels: int = 1
+    max_length: int = 256
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float | None = None
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    negatives_per_query: int = 7
+    hard_first: bool = False
+    depth: int = 100
+    skip_top: int = 0
+    validation_fraction: float = 0.1
+    beta: float = 2.0
+    eval_steps: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_labels not in (1, 2):
+            raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {self.num_labels}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        for name in ("epochs", "batch_size", "max_length", "negatives_per_query", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-5 if self.model is not None else 3e-4
+
+    def replace(self, **changes: Any) -> CrossEncoderConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrossEncoderConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown cross-encoder config keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CrossEncoderConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,128 @@
+"""Training data for a cross-encoder: (query, passage, label) rows whose negatives are stage-1 candidates.
+
+The reranker only ever sees what stage 1 returns, so that is what it learns to tell apart: for every
+training query, its labelled-relevant documents (label 1) and documents from its stage-1 candidate
+list that are not labelled relevant (label 0). Without labels, pseudo-queries come from the corpus
+(a sentence or title, with its source document, the sentence removed, as the positive).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Example", "build_examples", "pseudo_queries", "split_by_query", "stage1_candidates"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled (query, passage) pair.
+
+    Example:
+        >>> Example("q1", "what is faiss", "FAISS searches vectors", 1, "d1").label
+        1
+    """
+
+    query_id: str
+    query: str
+    passage: str
+    label: int
+    doc_id: str
+
+
+def stage1_candidates(encoder: Any, index: Any, queries: Mapping[str, str], depth: int) -> dict[str, list[str]]:
+    """Each query's stage-1 candidate doc ids, best first (what the reranker will be given)."""
+    ids = list(queries)
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(ids), 512):
+        chunk = ids[start : start + 512]
+        found = index.search(encoder.encode_queries([queries[q] for q in chunk]), depth)
+        out.update({q: [doc.doc_id for doc, _ in hits] for q, hits in zip(chunk, found)})
+    return out
+
+
+def pseudo_queries(
+    docs: Sequence[Any], sentences_per_doc: int = 1, use_titles: bool = True, seed: int = 0, limit: int | None = None
+) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[tuple[str, str], str]]:
+    """Queries, qrels and positive texts made from the corpus alone (no labels needed).
+
+    Returns:
+        ``queries`` {qid: text}, ``qrels`` {qid: {doc_id: 1}}, and ``positives`` {(qid, doc_id): text},
+        the positive passage with the query sentence taken out of it (so the task is not string matching).
+    """
+    from retrieval.pairs import corpus_pairs
+
+    pairs = corpus_pairs(docs, sentences_per_doc, use_titles, seed=seed)
+    if limit is not None and len(pairs) > limit:
+        pairs = random.Random(seed).sample(pairs, limit)
+    queries, qrels, positives = {}, {}, {}
+    for i, p in enumerate(pairs):
+        qid = f"pseudo-{i}"
+        queries[qid] = p.anchor
+        qrels[qid] = {p.doc_id: 1}
+        positives[(qid, p.doc_id)] = p.positive
+    return queries, qrels, positives
+
+
+def build_examples(
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    candidates: Mapping[str, Sequence[str]],
+    doc_texts: Mapping[str, str],
+    negatives_per_query: int = 7,
+    hard_first: bool = False,
+    skip_top: int = 0,
+    seed: int = 0,
+    positive_texts: Mapping[tuple[str, str], str] | None = None,
+) -> list[Example]:
+    """Positives from qrels, negatives from each query's stage-1 candidates that are not labelled relevant.
+
+    Example:
+        >>> rows = build_examples({"q": "x"}, {"q": {"a": 1}}, {"q": ["b", "a", "c"]}, {"a": "A", "b": "B", "c": "C"}, 1, True)
+        >>> [(r.doc_id, r.label) for r in rows]
+        [('a', 1), ('b', 0)]
+    """
+    rng = random.Random(seed)
+    positive_texts = positive_texts or {}
+    rows: list[Example] = []
+    for qid in sorted(qrels):
+        if qid not in queries:
+            raise ValueError(f"qrels query {qid!r} has no query text")
+        relevant = {d for d, rel in qrels[qid].items() if rel > 0}
+        for doc_id in sorted(relevant):
+            text = positive_texts.get((qid, doc_id), doc_texts.get(doc_id))
+            if text is not None:
+                rows.append(Example(qid, queries[qid], text, 1, doc_id))
+        pool = [d for d in list(candidates.get(qid, ()))[skip_top:] if d not in relevant and d in doc_texts]
+        chosen = pool[:negatives_per_query] if hard_first else rng.sample(pool, min(negatives_per_query, len(pool)))
+        rows.extend(Example(qid, queries[qid], doc_texts[d], 0, d) for d in chosen)
+    return rows
+
+
+def split_by_query(examples: Sequence[Example], fraction: float, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(train, validation), whole queries held out, each side keeping positives and negatives.
+
+    Example:
+        >>> rows = [Example(f"q{i}", "q", "p", i % 2, "d") for i in range(20)]
+        >>> train, val = split_by_query(rows, 0.2)
+        >>> len(val) > 0 and not {r.query_id for r in train} & {r.query_id for r in val}
+        True
+    """
+    qids = sorted({e.query_id for e in examples})
+    if len(qids) < 2:
+        raise ValueError("at least 2 training queries are needed to carve a validation split")
+    rng = random.Random(seed)
+    rng.shuffle(qids)
+    n_val = min(len(qids) - 1, max(1, round(fraction * len(qids))))
+    held = set(qids[:n_val])
+    train = [e for e in examples if e.query_id not in held]
+    val = [e for e in examples if e.query_id in held]
+    labels = {e.label for e in val}
+    if labels != {0, 1}:
+        raise ValueError(
+            f"the validation split has only label(s) {sorted(labels)}: the evaluator needs both; "
+            "use more queries or a larger validation_fraction"
+        )
+    return train, val

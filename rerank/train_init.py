@@ -1,0 +1,58 @@
+"""The cross-encoder a training run starts from: a given model, or a fresh BERT built from a tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rerank.train_config import CrossEncoderConfig
+
+__all__ = ["copy_static_embeddings", "initial_cross_encoder"]
+
+
+def copy_static_embeddings(model: Any, static_model_path: str | Path) -> int:
+    """Initialise a CrossEncoder's word embeddings from a trained StaticEmbedding of the same tokenizer.
+
+    Vectors are truncated or zero-padded to the BERT width and rescaled to BERT's initial spread.
+    Returns the number of token vectors copied.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    static = SentenceTransformer(str(static_model_path), device="cpu")
+    source = static[0].embedding.weight.detach()
+    target = model.model.get_input_embeddings().weight
+    if source.shape[0] != target.shape[0]:
+        raise ValueError(
+            f"{static_model_path} has {source.shape[0]} token vectors, the cross-encoder's vocabulary has "
+            f"{target.shape[0]}: initialise from a static model trained with the same tokenizer"
+        )
+    width = min(source.shape[1], target.shape[1])
+    init_std = float(getattr(model.model.config, "initializer_range", 0.02))
+    scaled = source[:, :width] / source[:, :width].std().clamp_min(1e-12) * init_std
+    with torch.no_grad():
+        target.zero_()
+        target[:, :width] = scaled
+    return int(source.shape[0])
+
+
+def initial_cross_encoder(config: CrossEncoderConfig, work_dir: str | Path) -> Any:
+    """Load `config.model`, or build a random BERT classifier from `config.tokenizer` (seeded)."""
+    from sentence_transformers import CrossEncoder
+
+    from rerank.scratch import random_cross_encoder
+
+    if config.model is not None:
+        return CrossEncoder(config.model, num_labels=config.num_labels, max_length=config.max_length, device="cpu")
+    if not config.tokenizer:
+        raise ValueError("training a cross-encoder from scratch needs a tokenizer folder (CrossEncoderConfig.tokenizer)")
+    if not (Path(config.tokenizer) / "tokenizer.json").exists():
+        raise FileNotFoundError(f"{config.tokenizer} holds no tokenizer.json; pass a Hugging Face tokenizer folder")
+    path = random_cross_encoder(
+        config.tokenizer, Path(work_dir) / "init", shape=dict(config.shape), num_labels=config.num_labels,
+        max_length=config.max_length, seed=config.seed,
+    )
+    model = CrossEncoder(str(path), device="cpu", max_length=config.max_length)
+    if config.init_embeddings:
+        copy_static_embeddings(model, config.init_embeddings)
+    return model

@@ -1,0 +1,232 @@
+"""Train a stage-1 bi-encoder: fine-tune any sentence-transformers model, or train one from scratch.
+
+Training uses `SentenceTransformerTrainer` with `MultipleNegativesRankingLoss` and the no-duplicates
+batch sampler. Pairs come from the train qrels when there are any, and from the corpus itself
+(title -> body, sentence -> rest of its document). Then, per mining round, the corpus is indexed
+with the current model and each pair gets a hard negative from its top results, with a margin
+against false negatives (`retrieval.mining`). Test queries are never read.
+
+CLI:
+    python -m retrieval.train --data ../shared/datasets/scifact --out models/scifact-static
+    python -m retrieval.train --data corpus_dir --no-labels --architecture transformer --out models/tiny
+    python -m retrieval.train --data corpus_dir --model sentence-transformers/all-MiniLM-L6-v2 --out models/ft
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.train_config import BiEncoderConfig
+
+__all__ = ["BiEncoderResult", "initial_model", "main", "train_bi_encoder"]
+
+
+@dataclass(frozen=True)
+class BiEncoderResult:
+    """What training produced: the model folder, timings and what it was trained on."""
+
+    path: Path
+    seconds: float
+    pairs: dict[str, int]
+    loss_history: list[dict[str, float]] = field(default_factory=list)
+
+
+def initial_model(config: BiEncoderConfig, texts: Sequence[str], work_dir: Path) -> Any:
+    """The model training starts from: the given one, or a fresh one built from a tokenizer."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    from retrieval.encoder import load_sentence_transformer
+    from retrieval.scratch import random_bert_encoder
+    from retrieval.train_tokenizer import train_wordpiece
+
+    if config.model is not None:
+        return load_sentence_transformer(config.model, device="cpu")
+    if config.tokenizer == "corpus":
+        tokenizer_dir = train_wordpiece(texts, work_dir / "tokenizer", vocab_size=config.vocab_size)
+    else:
+        tokenizer_dir = Path(config.tokenizer)
+        if not (tokenizer_dir / "tokenizer.json").exists():
+            raise FileNotFoundError(f"{tokenizer_dir} holds no tokenizer.json; pass a tokenizer folder or 'corpus'")
+    if config.architecture == "static":
+        torch.manual_seed(config.seed)
+        static = StaticEmbedding(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")), embedding_dim=config.dim)
+        return SentenceTransformer(modules=[static], device="cpu")
+    path = random_bert_encoder(
+        tokenizer_dir, work_dir / "init", shape=dict(config.shape), max_length=config.max_seq_length, seed=config.seed
+    )
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderConfig, work_dir: Path, show: bool) -> list:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    dataset = Dataset.from_dict(rows)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(work_dir / "trainer"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=min(config.batch_size, len(dataset)),
+        learning_rate=config.lr,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps (transformers v5)
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=max(1, len(dataset) // config.batch_size // 4),
+        disable_tqdm=not show,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
+    )
+    if not show:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    return [
+        {"epoch": float(r["epoch"]), "step": int(r["step"]), "loss": float(r["loss"])}
+        for r in trainer.state.log_history
+        if "loss" in r
+    ]
+
+
+def train_bi_encoder(
+    corpus: Any,
+    out_dir: str | Path,
+    config: BiEncoderConfig = BiEncoderConfig(),
+    train_queries: Mapping[str, str] | None = None,
+    train_qrels: Mapping[str, Mapping[str, int]] | None = None,
+    show_progress: bool = True,
+) -> BiEncoderResult:
+    """Train stage 1 and save it as an ordinary sentence-transformers folder.
+
+    Args:
+        corpus: anything `indexes.read_corpus` reads.
+        out_dir: where the model goes (``SentenceTransformer(out_dir)`` loads it), with
+            ``train_config.json`` and ``train_summary.json`` beside it.
+        config: the recipe.
+        train_queries, train_qrels: the labelled training split, if any (never the test queries).
+
+    Example:
+        >>> result = train_bi_encoder("scifact/", "models/st", BiEncoderConfig(epochs=1))  # doctest: +SKIP
+        >>> SentenceTransformer(str(result.path))  # doctest: +SKIP
+    """
+    from transformers import set_seed
+
+    from indexes import read_corpus
+    from retrieval.encoder import Encoder, document_text
+    from retrieval.indexing import build_index
+    from retrieval.mining import mine_hard_negatives
+    from retrieval.pairs import corpus_pairs, labelled_pairs
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    work_dir = out_dir.parent / f".{out_dir.name}.work"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    docs = read_corpus(corpus)
+    set_seed(config.seed)
+    model = initial_model(config, [document_text(d) for d in docs], work_dir)
+    if config.model is None and config.architecture == "transformer":
+        model.max_seq_length = config.max_seq_length
+
+    labelled = []
+    if config.use_labels and train_qrels:
+        if train_queries is None:
+            raise ValueError("train_qrels were given without train_queries")
+        labelled = labelled_pairs(train_queries, train_qrels, docs)
+    unlabelled = corpus_pairs(docs, config.sentences_per_doc, config.use_titles, seed=config.seed)
+    pairs = labelled * config.label_repeats + unlabelled
+    if len(pairs) < 2:
+        raise ValueError("fewer than 2 training pairs: the corpus is too small (or has no titles or sentences)")
+    counts = {"labelled": len(labelled), "corpus": len(unlabelled), "triplets": 0}
+
+    history = _fit(
+        model, {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}, config.epochs,
+        config, work_dir, show_progress,
+    )
+    for round_ in range(config.mining_rounds):
+        encoder = Encoder(model, name=f"{out_dir}@round{round_}", batch_size=128)
+        index = build_index(docs, encoder, show_progress=show_progress)
+        triplets = mine_hard_negatives(
+            pairs, encoder, index, depth=config.depth, skip_top=config.skip_top, margin=config.margin,
+            num_negatives=config.num_negatives, seed=config.seed + round_,
+        )
+        counts["triplets"] += len(triplets)
+        if len(triplets) < 2:
+            continue
+        rows = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negative": [t[2] for t in triplets]}
+        history += _fit(model, rows, config.mining_epochs, config, work_dir, show_progress)
+
+    model.save(str(out_dir))
+    seconds = time.perf_counter() - start
+    config.save(out_dir / "train_config.json")
+    summary = {"seconds": seconds, "pairs": counts, "loss_history": history, "documents": len(docs)}
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return BiEncoderResult(out_dir, seconds, counts, history)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m retrieval.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a corpus file")
+    p.add_argument("--out", required=True, help="the model folder to write")
+    p.add_argument("--split", default="train", help="the labelled split to train on (default train; never test)")
+    p.add_argument("--no-labels", action="store_true", help="train on the corpus alone, even where qrels exist")
+    p.add_argument("--config", help="a JSON file of BiEncoderConfig fields; flags below override it")
+    p.add_argument("--model", help="a sentence-transformers model to fine-tune (default: from scratch)")
+    p.add_argument("--architecture", choices=["static", "transformer"])
+    p.add_argument("--tokenizer", help="tokenizer folder for from-scratch models, or 'corpus' to train one")
+    p.add_argument("--dim", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--mining-rounds", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--margin", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from retrieval.train_data import read_train_split
+
+    config = BiEncoderConfig.load(args.config) if args.config else BiEncoderConfig()
+    overrides = {
+        k: v
+        for k, v in {
+            "model": args.model, "architecture": args.architecture, "tokenizer": args.tokenizer, "dim": args.dim,
+            "epochs": args.epochs, "mining_rounds": args.mining_rounds, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "margin": args.margin, "seed": args.seed,
+        }.items()
+        if v is not None
+    }
+    if args.no_labels:
+        overrides["use_labels"] = False
+    config = config.replace(**overrides)
+    queries = qrels = None
+    if Path(args.data).is_dir() and config.use_labels:
+        queries, qrels = read_train_split(args.data, args.split)
+    result = train_bi_encoder(args.data, args.out, config, queries, qrels, show_progress=not args.quiet)
+    print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "pairs": result.pairs}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The from-scratch recipe: trains both stages, caches by recipe and data, never retrains on a second call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexes import read_corpus
+from rerank.recipe import FAST, ScratchModels, data_fingerprint, scratch_models
+
+TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
+RECORDS = [
+    {
+        "_id": f"d{i}",
+        "title": f"{TOPICS[i % 5]} note {i}",
+        "text": f"Passage {i} is about {TOPICS[i % 5]}. It mentions item {i} once. Another sentence covers {TOPICS[i % 5]}.",
+    }
+    for i in range(30)
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("scratch_cache")
+
+
+def test_recipe_trains_then_reuses_the_cache(cache_dir):
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    tmp_path = cache_dir
+    first = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, seed=0, budget=FAST, show_progress=False)
+    assert isinstance(first, ScratchModels) and first.recipe["cached"] is False
+    assert first.recipe["labels"].startswith("none") and first.train_seconds["stage1"] > 0
+    SentenceTransformer(str(first.encoder_path), device="cpu")
+    CrossEncoder(str(first.reranker_path), device="cpu")
+    assert (first.reranker_path / "calibration.json").exists()
+    stamp = (first.reranker_path / "model.safetensors").stat().st_mtime_ns
+
+    second = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, seed=0, budget=FAST, show_progress=False)
+    assert second.recipe["cached"] is True
+    assert (second.encoder_path, second.reranker_path) == (first.encoder_path, first.reranker_path)
+    assert second.train_seconds == first.train_seconds
+    assert (second.reranker_path / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_fingerprint_depends_on_corpus_and_train_labels():
+    docs = read_corpus(RECORDS)
+    base = data_fingerprint(docs, None, None)
+    edited = read_corpus([dict(RECORDS[0], text="changed"), *RECORDS[1:]])
+    assert data_fingerprint(edited, None, None) != base
+    assert data_fingerprint(docs, {"q": "x"}, {"q": {"d1": 1}}) != base
+    assert data_fingerprint(docs, {"q": "x"}, {"q": {"d1": 1}}) != data_fingerprint(docs, {"q": "x"}, {"q": {"d2": 1}})
+
+
+def test_searcher_uses_the_scratch_models(cache_dir):
+    from retrieval import Encoder, Searcher, build_index
+
+    made = scratch_models(Path("toy"), RECORDS, None, None, cache_dir, seed=0, budget=FAST, show_progress=False)
+    encoder = Encoder.load(str(made.encoder_path), device="cpu")
+    index = build_index(RECORDS, encoder, show_progress=False)
+    try:
+        from rerank.cross_encoder import CrossEncoderReranker
+    except ImportError:
+        pytest.skip("rerank.cross_encoder (the reranker backend) is not in this checkout")
+    reranker = CrossEncoderReranker.load(str(made.reranker_path))
+    hits = Searcher(index, encoder, reranker=reranker, candidates=10).query("protein folding", k=5)
+    assert len(hits) == 5 and all(h.stage1_rank is not None for h in hits)

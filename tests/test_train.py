@@ -1,0 +1,203 @@
+"""Training both stages on tiny data: seeds reproduce, outputs load as ordinary models and plug in."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexes import read_corpus
+from rerank.train_config import CrossEncoderConfig
+from retrieval.train_config import BiEncoderConfig
+
+TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
+TINY_BERT = {"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 1, "intermediate_size": 32}
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return read_corpus(
+        [
+            {
+                "_id": f"d{i}",
+                "title": f"{TOPICS[i % 5]} note {i}",
+                "text": f"Passage {i} is about {TOPICS[i % 5]}. It mentions item {i} once. "
+                f"Another sentence covers {TOPICS[i % 5]} again.",
+            }
+            for i in range(30)
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def labels():
+    queries = {f"q{i}": f"what about {TOPICS[i % 5]} item {i}" for i in range(12)}
+    return queries, {f"q{i}": {f"d{i}": 1} for i in range(12)}
+
+
+def _bi_config(tokenizer_dir, seed):
+    return BiEncoderConfig(tokenizer=str(tokenizer_dir), dim=16, epochs=1, batch_size=8, seed=seed, depth=10)
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+@pytest.fixture(scope="module")
+def bi_runs(tmp_path_factory, tokenizer_dir, docs, labels):
+    from retrieval.train import train_bi_encoder
+
+    root = tmp_path_factory.mktemp("bi")
+    queries, qrels = labels
+    return {
+        name: train_bi_encoder(docs, root / name, _bi_config(tokenizer_dir, seed), queries, qrels, show_progress=False)
+        for name, seed in (("a", 0), ("b", 0), ("c", 1))
+    }
+
+
+def test_bi_encoder_seed_reproduces_and_differs(bi_runs):
+    from sentence_transformers import SentenceTransformer
+
+    a, b, c = (_weights(SentenceTransformer(str(bi_runs[n].path), device="cpu")) for n in "abc")
+    assert _same(a, b), "same seed and data must give identical weights"
+    assert not _same(a, c), "another seed must give other weights"
+    assert [r["loss"] for r in bi_runs["a"].loss_history] == [r["loss"] for r in bi_runs["b"].loss_history]
+    assert bi_runs["a"].pairs["labelled"] == 12 and bi_runs["a"].pairs["corpus"] > 0
+    assert bi_runs["a"].pairs["triplets"] > 0
+
+
+def test_bi_encoder_loads_and_indexes(bi_runs, docs):
+    from retrieval import Encoder, Searcher, build_index
+
+    encoder = Encoder.load(str(bi_runs["a"].path), device="cpu")
+    index = build_index(docs, encoder, show_progress=False)
+    hits = Searcher(index, encoder).query("protein folding", k=3)
+    assert len(hits) == 3
+    saved = BiEncoderConfig.load(bi_runs["a"].path / "train_config.json")
+    assert saved.seed == 0 and saved.dim == 16
+
+
+@pytest.fixture(scope="module")
+def ce_data(bi_runs, docs, labels):
+    from rerank.train import stage2_examples
+    from retrieval import Encoder, build_index
+
+    encoder = Encoder.load(str(bi_runs["a"].path), device="cpu")
+    index = build_index(docs, encoder, show_progress=False)
+    queries, qrels = labels
+    return stage2_examples(docs, encoder, index, _ce_config(None, 0), queries, qrels)
+
+
+def _ce_config(tokenizer_dir, seed, **extra):
+    return CrossEncoderConfig(
+        tokenizer=str(tokenizer_dir) if tokenizer_dir else None, shape=TINY_BERT, max_length=48, epochs=2,
+        batch_size=8, negatives_per_query=3, depth=10, validation_fraction=0.25, seed=seed, **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def ce_runs(tmp_path_factory, tokenizer_dir, ce_data):
+    from rerank.train import train_cross_encoder
+
+    root = tmp_path_factory.mktemp("ce")
+    train, val = ce_data
+    return {
+        name: train_cross_encoder(train, val, root / name, _ce_config(tokenizer_dir, seed), show_progress=False)
+        for name, seed in (("a", 0), ("b", 0), ("c", 1))
+    }
+
+
+def test_stage2_rows_use_stage1_negatives_and_split_by_query(ce_data, labels):
+    train, val = ce_data
+    _, qrels = labels
+    assert not {r.query_id for r in train} & {r.query_id for r in val}
+    assert {r.label for r in val} == {0, 1}
+    for row in train + val:
+        assert (row.doc_id in qrels[row.query_id]) == (row.label == 1)
+
+
+def test_cross_encoder_seed_reproduces_and_differs(ce_runs):
+    from sentence_transformers import CrossEncoder
+
+    a, b, c = (_weights(CrossEncoder(str(ce_runs[n].path), device="cpu")) for n in "abc")
+    assert _same(a, b) and ce_runs["a"].calibration == ce_runs["b"].calibration
+    history = [json.loads((ce_runs[n].path / "history.json").read_text())["evaluations"] for n in "ab"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(history[0]) == strip(history[1])
+    assert not _same(a, c)
+
+
+def test_cross_encoder_outputs_calibration_history_and_loads(ce_runs, ce_data):
+    from sentence_transformers import CrossEncoder
+
+    path = ce_runs["a"].path
+    calibration = json.loads((path / "calibration.json").read_text())
+    assert calibration["metric"] == "f1" and calibration["activation"] == "sigmoid"
+    assert set(calibration["thresholds"]) == {"f1", "accuracy", "f2", "mcc"}
+    assert calibration["threshold"] == calibration["thresholds"]["f1"]
+    history = json.loads((path / "history.json").read_text())
+    assert len(history["evaluations"]) == 2  # one per epoch
+    best = max(history["evaluations"], key=lambda r: r["ap"])
+    assert calibration["epoch"] == best["epoch"] and calibration["threshold"] == best["f1_threshold"]
+    assert (path / "history.csv").read_text().count("\n") == 3 and (path / "history.png").stat().st_size > 0
+    # The saved weights are the chosen epoch's: scoring the validation split again gives its AP.
+    from rerank.evaluator import probabilities, threshold_metrics
+
+    _, val = ce_data
+    model = CrossEncoder(str(path), device="cpu")
+    import torch
+
+    logits = model.predict([(r.query, r.passage) for r in val], activation_fn=torch.nn.Identity())
+    ap = threshold_metrics([r.label for r in val], probabilities(logits)[0]).ap
+    assert ap == pytest.approx(calibration["validation"]["ap"], abs=1e-6)
+
+
+def test_two_label_cross_encoder_uses_softmax(tmp_path, tokenizer_dir, ce_data):
+    from rerank.train import train_cross_encoder
+
+    train, val = ce_data
+    result = train_cross_encoder(
+        train[:24], val, tmp_path / "ce2", _ce_config(tokenizer_dir, 0, num_labels=2).replace(epochs=1),
+        show_progress=False,
+    )
+    assert result.calibration["activation"] == "softmax"
+
+
+def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
+    from rerank.train import main as rerank_main
+    from retrieval.train import main as retrieval_main
+
+    data = tmp_path / "data"
+    (data / "qrels").mkdir(parents=True)
+    with open(data / "corpus.jsonl", "w") as handle:
+        for d in docs:
+            handle.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n")
+    with open(data / "queries.jsonl", "w") as handle:
+        for i in range(12):
+            handle.write(json.dumps({"_id": f"q{i}", "text": f"about {TOPICS[i % 5]} item {i}"}) + "\n")
+    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(12)))
+    st = tmp_path / "st"
+    assert retrieval_main(["--data", str(data), "--out", str(st), "--tokenizer", str(tokenizer_dir), "--dim", "16",
+                           "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+    ce = tmp_path / "ce"
+    config = tmp_path / "ce.json"
+    _ce_config(None, 0).replace(epochs=1).save(config)
+    assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(ce), "--config", str(config),
+                        "--tokenizer", str(tokenizer_dir), "--quiet"]) == 0
+    assert (ce / "calibration.json").exists()
+    with pytest.raises(ValueError, match="test split"):
+        retrieval_main(["--data", str(data), "--out", str(tmp_path / "x"), "--split", "test", "--quiet"])
+
+
+def test_configs_refuse_bad_values():
+    with pytest.raises(ValueError, match="architecture"):
+        BiEncoderConfig(architecture="lstm")
+    with pytest.raises(ValueError, match="num_labels"):
+        CrossEncoderConfig(num_labels=3)
+    with pytest.raises(ValueError, match="unknown"):
+        CrossEncoderConfig.from_dict({"epochz": 1})
