@@ -95,6 +95,7 @@ class BenchmarkConfig:
     hub_encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
     hub_reranker: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     cache_dir: str = ".cache/benchmarks"
+    scratch_budget: str = "default"  # rerank.recipe budget when training from scratch: "default" or "fast"
     # Depths: stage-1 run depth (for recall@1000), the rerank depth of the dense+rerank stage,
     # and the candidate depths of the sweep.
     retrieval_depth: int = 1000

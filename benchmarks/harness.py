@@ -148,7 +148,7 @@ def run_benchmark(
         need_reranker = config.needs_reranker and reranker is None
         if encoder is None or need_reranker:
             models = clock.run(
-                "resolve models", lambda: resolve_models(config, dataset, encoder is None, need_reranker)
+                "resolve models", lambda: resolve_models(config, dataset, encoder is None, need_reranker, show_progress)
             )
         from retrieval import Encoder, Searcher, build_index
 

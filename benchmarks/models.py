@@ -64,8 +64,9 @@ def _from_hub(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _scratch(config: Any, dataset: Any) -> Any:
+def _scratch(config: Any, dataset: Any, show_progress: bool = True) -> Any:
     try:
+        from rerank import recipe
         from rerank.recipe import scratch_models
     except ImportError as exc:
         raise MissingModelError(
@@ -75,6 +76,9 @@ def _scratch(config: Any, dataset: Any) -> Any:
             f"({type(exc).__name__}: {exc}). Pass --encoder PATH and --reranker PATH (saved sentence-transformers "
             "models), run online, or score BM25 alone with --stages bm25."
         ) from exc
+    budget = getattr(recipe, str(config.scratch_budget).upper(), None)
+    if budget is None:
+        raise ValueError(f"unknown scratch_budget {config.scratch_budget!r}; rerank.recipe offers 'default' and 'fast'")
     started = time.perf_counter()
     made = scratch_models(
         data_dir=Path(config.data_dir),
@@ -83,12 +87,18 @@ def _scratch(config: Any, dataset: Any) -> Any:
         train_qrels=dataset.train_qrels,
         cache_dir=Path(config.cache_dir) / "scratch" / dataset.name,
         seed=config.seed,
+        budget=budget,
+        show_progress=show_progress,
     )
     return made, time.perf_counter() - started
 
 
 def resolve_models(
-    config: Any, dataset: Any, need_encoder: bool | None = None, need_reranker: bool | None = None
+    config: Any,
+    dataset: Any,
+    need_encoder: bool | None = None,
+    need_reranker: bool | None = None,
+    show_progress: bool = True,
 ) -> ModelChoice:
     """Pick the models a run needs (by default `config.needs_encoder` / `config.needs_reranker`)."""
     chosen: dict[str, str | None] = {"encoder": None, "reranker": None}
@@ -112,12 +122,13 @@ def resolve_models(
     missing = [role for role in chosen if needed[role] and chosen[role] is None]
     if not missing:
         return ModelChoice(chosen["encoder"], chosen["reranker"], origin, names)
-    made, seconds = _scratch(config, dataset)
+    made, seconds = _scratch(config, dataset, show_progress)
     for role in missing:
         chosen[role] = names[role] = str(getattr(made, f"{role}_path"))
         origin[role] = "scratch"
     train_seconds = {k: float(v) for k, v in dict(getattr(made, "train_seconds", {}) or {}).items()}
-    train_seconds.setdefault("total_wall", round(seconds, 3))
+    if "total" not in train_seconds:
+        train_seconds["total"] = round(seconds, 3)
     recipe = dict(getattr(made, "recipe", {}) or {})
     return ModelChoice(chosen["encoder"], chosen["reranker"], origin, names, train_seconds, recipe)
 

@@ -75,9 +75,12 @@ def _models(result: Mapping[str, Any]) -> list[str]:
         if models.get(role):
             lines.append(f"- {role}: `{models[role]}` ({models.get('origin', {}).get(role, 'given')})")
     if "scratch" in models.get("origin", {}).values():
+        recipe = models.get("recipe", {})
+        when = "reused from the cache; when trained it took" if recipe.get("cached") else "trained in this run in"
         lines.append(
-            "- trained here from scratch (random init, no pretrained weights) by `rerank.recipe.scratch_models` "
-            "on the dataset's training split; training time (s): "
+            "- trained here from scratch (random init, no pretrained weights) by `rerank.recipe.scratch_models`, "
+            f"budget `{recipe.get('budget', {}).get('name', '?')}`, labels: {recipe.get('labels', '?')} (never the "
+            f"test split); {when} (s): "
             + ", ".join(f"{k} {v:.0f}" for k, v in models.get("train_seconds", {}).items())
         )
     return lines or ["- none (BM25 only)"]
@@ -103,8 +106,12 @@ def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any]
         "",
         f"Superscripts: significantly better than the stage of that letter ({sig.get('test', 'student')} paired "
         f"test over queries, p < {sig.get('max_p', 0.05)}), tested on nDCG@10, MRR@10 and R@100. "
-        f"`ceiling R@k`: stage-1 recall at the rerank depth, the most any reranker of those candidates can find. "
-        f"Latency: one query at a time over {result.get('latency', {}).get(next(iter(result.get('latency', {})), ''), {}).get('n', 0)} "
+        + (
+            "`ceiling R@k`: stage-1 recall at the rerank depth, the most any reranker of those candidates can find. "
+            if "dense+rerank" in result["stages"]
+            else ""
+        )
+        + f"Latency: one query at a time over {result.get('latency', {}).get(next(iter(result.get('latency', {})), ''), {}).get('n', 0)} "
         "sampled queries (p50/p95 ms; q/s = 1000 / mean ms).",
         "",
     ]

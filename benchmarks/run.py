@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--encoder", help="stage-1 model: hub name or local path (default: hub model, else from scratch)")
     parser.add_argument("--reranker", help="stage-2 cross-encoder: hub name or local path")
+    parser.add_argument(
+        "--scratch-budget", choices=("default", "fast"), help="from-scratch training budget when no model is available"
+    )
+    parser.add_argument("--cache-dir", help="where from-scratch models are cached (default .cache/benchmarks)")
     parser.add_argument("--candidates", type=int, help="rerank depth of the dense+rerank stage (default 100)")
     parser.add_argument("--depths", type=_csv(int), help="candidate depths of the sweep (default 10,20,50,100)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the depth sweep")
@@ -83,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stages": args.stages,
         "encoder": args.encoder,
         "reranker": args.reranker,
+        "scratch_budget": args.scratch_budget,
+        "cache_dir": args.cache_dir,
         "candidates": args.candidates,
         "depths": args.depths,
         "sweep": False if args.no_sweep else None,
