@@ -133,7 +133,7 @@ def test_remove_where_supported_and_clear_error_where_not():
     assert len(hnsw) == 10
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF4,PQ4"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF4,PQ4x4"])
 def test_save_load_round_trip_and_add_after_load(tmp_path, factory):
     index = Index.create(16, factory, "cosine")
     base, queries = _random(300, 16), _random(5, 16, 9)
