@@ -81,8 +81,9 @@ DEFAULT = RecipeBudget(
     bi_encoder=BiEncoderConfig(dim=512, epochs=3, mining_rounds=1, batch_size=256),
     cross_encoder=CrossEncoderConfig(
         shape={"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
-        max_length=256, epochs=2, batch_size=32, negatives_per_query=7, depth=100,
+        max_length=128, epochs=3, batch_size=32, negatives_per_query=4, depth=100,
     ),
+    pseudo_limit=1000,
 )
 
 
@@ -159,7 +160,7 @@ def scratch_models(
     from indexes import read_corpus
     from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
-    from retrieval.train import train_bi_encoder
+    from retrieval.train import BULK_ENCODING, train_bi_encoder
     from retrieval.train_tokenizer import train_wordpiece
     from rerank.train import stage2_examples, train_cross_encoder
 
@@ -184,7 +185,7 @@ def scratch_models(
     seconds["stage1"] = stage1.seconds
 
     started = time.perf_counter()
-    encoder = Encoder.load(str(stage1.path), device="cpu")
+    encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=show_progress)
     init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
     ce_config = replace(budget.cross_encoder, tokenizer=str(tokenizer), init_embeddings=init, seed=seed)

@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexes import read_corpus
     from retrieval.encoder import Encoder
     from retrieval.indexing import build_index
+    from retrieval.train import BULK_ENCODING
     from retrieval.train_data import read_train_split
 
     config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.data).is_dir() and not args.no_labels:
         queries, qrels = read_train_split(args.data, args.split)
     docs = read_corpus(args.data)
-    encoder = Encoder.load(args.encoder, device="cpu")
+    encoder = Encoder.load(args.encoder, device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=not args.quiet)
     train, val = stage2_examples(docs, encoder, index, config, queries, qrels)
     result = train_cross_encoder(train, val, args.out, config, show_progress=not args.quiet)

@@ -13,7 +13,8 @@ __all__ = ["copy_static_embeddings", "initial_cross_encoder"]
 def copy_static_embeddings(model: Any, static_model_path: str | Path) -> int:
     """Initialise a CrossEncoder's word embeddings from a trained StaticEmbedding of the same tokenizer.
 
-    Vectors are truncated or zero-padded to the BERT width and rescaled to BERT's initial spread.
+    Vectors are centred, projected on their top principal directions when wider than BERT (zero-padded
+    when narrower) and rescaled to BERT's initial spread.
     Returns the number of token vectors copied.
     """
     import torch
@@ -28,8 +29,13 @@ def copy_static_embeddings(model: Any, static_model_path: str | Path) -> int:
             f"{target.shape[0]}: initialise from a static model trained with the same tokenizer"
         )
     width = min(source.shape[1], target.shape[1])
+    centred = source - source.mean(dim=0, keepdim=True)
+    if source.shape[1] > target.shape[1]:
+        # Project on the top principal directions: keeps most of the similarity structure.
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        centred = centred @ v[:width].T
     init_std = float(getattr(model.model.config, "initializer_range", 0.02))
-    scaled = source[:, :width] / source[:, :width].std().clamp_min(1e-12) * init_std
+    scaled = centred[:, :width] / centred[:, :width].std().clamp_min(1e-12) * init_std
     with torch.no_grad():
         target.zero_()
         target[:, :width] = scaled

@@ -25,7 +25,12 @@ from typing import Any
 
 from retrieval.train_config import BiEncoderConfig
 
-__all__ = ["BiEncoderResult", "initial_model", "main", "train_bi_encoder"]
+__all__ = ["BULK_ENCODING", "BiEncoderResult", "initial_model", "main", "train_bi_encoder"]
+
+# Encoder options for encoding a whole corpus at once (mining, candidate lists): batches capped by
+# count only, torch's own thread setting. The defaults, tuned for queries, split a corpus into tiny
+# batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
+BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def train_bi_encoder(
         config, work_dir, show_progress,
     )
     for round_ in range(config.mining_rounds):
-        encoder = Encoder(model, name=f"{out_dir}@round{round_}", batch_size=128)
+        encoder = Encoder(model, name=f"{out_dir}@round{round_}", batch_size=128, **BULK_ENCODING)
         index = build_index(docs, encoder, show_progress=show_progress)
         triplets = mine_hard_negatives(
             pairs, encoder, index, depth=config.depth, skip_top=config.skip_top, margin=config.margin,

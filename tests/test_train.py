@@ -201,3 +201,22 @@ def test_configs_refuse_bad_values():
         CrossEncoderConfig(num_labels=3)
     with pytest.raises(ValueError, match="unknown"):
         CrossEncoderConfig.from_dict({"epochz": 1})
+
+
+def test_cross_encoder_embeddings_start_from_a_static_model(tmp_path, tokenizer_dir, static_encoder_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from rerank.train_init import initial_cross_encoder
+
+    config = _ce_config(tokenizer_dir, 0, init_embeddings=str(static_encoder_path))  # 64-d static -> 16-d BERT
+    model = initial_cross_encoder(config, tmp_path)
+    got = model.model.get_input_embeddings().weight.detach()
+    static = SentenceTransformer(str(static_encoder_path), device="cpu")[0].embedding.weight.detach()
+    assert got.shape[1] == 16 and torch.isfinite(got).all()
+    assert got.std().item() == pytest.approx(0.02, rel=0.05)
+    # The projection keeps the main similarity structure: token-token similarities stay correlated.
+    idx = torch.arange(0, 2000, 7)
+    sim_static = torch.corrcoef(static[idx] - static.mean(0))[0]
+    sim_init = torch.corrcoef(got[idx])[0]
+    assert torch.corrcoef(torch.stack([sim_static, sim_init]))[0, 1] > 0.3

@@ -1,0 +1,194 @@
+"""Quality of the from-scratch recipe per training regime: nDCG@10 per stage, with training times.
+
+Regimes: SciFact with its train split (809 labelled queries), SciFact corpus only (no labels),
+msmarco-dl19-mini corpus only. Each trains both stages with `rerank.recipe.scratch_models`
+(cached, so a rerun only evaluates), then scores BM25 (reference), stage 1 (dense top-100) and
+stage 2 (the cross-encoder reranking the dense top-100) with ranx, on all test queries and, for
+SciFact, on the 104 test queries none of whose relevant documents is relevant to a train query.
+
+    python -m benchmarks.quality_scratch                       # all regimes, default budget
+    python -m benchmarks.quality_scratch --regimes scifact-labels --variant default
+
+Writes results/quality_scratch/<regime>-<variant>.json, summary.md, and the reranker's
+threshold history and loss plot (history.csv/json/png) per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REGIMES", "VARIANTS", "main", "run_regime", "unseen_subset"]
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REGIMES = {
+    "scifact-labels": ("scifact", True),
+    "scifact-corpus": ("scifact", False),
+    "dl19-corpus": ("msmarco-dl19-mini", False),
+}
+
+
+def _variants() -> dict[str, Any]:
+    from rerank.recipe import DEFAULT
+
+    ce = DEFAULT.cross_encoder
+    return {
+        "default": DEFAULT,
+        "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
+        "ce-4layer": replace(
+            DEFAULT, name="ce-4layer",
+            cross_encoder=replace(ce, shape={"num_hidden_layers": 4, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512}),
+        ),
+        "ce-3ep": replace(DEFAULT, name="ce-3ep", cross_encoder=replace(ce, epochs=3)),
+        "ce-hard": replace(DEFAULT, name="ce-hard", cross_encoder=replace(ce, hard_first=True, skip_top=3)),
+    }
+
+
+VARIANTS = ("default", "no-init", "ce-4layer", "ce-3ep", "ce-hard")
+
+
+def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:
+    """Test queries none of whose relevant documents is relevant to any train query."""
+    seen = {d for rels in (train_qrels or {}).values() for d, r in rels.items() if r > 0}
+    return {q for q, rels in test_qrels.items() if not any(r > 0 and d in seen for d, r in rels.items())}
+
+
+def _ndcg(qrels: dict, run: dict, qids: set[str] | None = None) -> dict[str, float]:
+    from ranx import Qrels, Run, evaluate
+
+    keep = set(qrels) if qids is None else set(qids) & set(qrels)
+    q = {k: v for k, v in qrels.items() if k in keep}
+    r = {k: run.get(k, {}) or {"__none__": 0.0} for k in keep}
+    scores = evaluate(Qrels(q), Run(r), ["ndcg@10", "recall@100"])
+    return {k: round(float(v), 4) for k, v in scores.items()}
+
+
+def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, texts: dict[str, str]) -> dict:
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(reranker_path), device="cpu")
+    pairs, keys = [], []
+    for qid, hits in run.items():
+        for doc_id in hits:
+            pairs.append((queries[qid], texts[doc_id]))
+            keys.append((qid, doc_id))
+    scores = model.predict(pairs, batch_size=64, show_progress_bar=True, convert_to_numpy=True)
+    out: dict[str, dict[str, float]] = {}
+    for (qid, doc_id), s in zip(keys, scores.reshape(len(keys), -1)[:, -1]):
+        out.setdefault(qid, {})[doc_id] = float(s)
+    return out
+
+
+def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """Train (or reuse) both stages for one regime and score every stage."""
+    from benchmarks.bm25 import BM25Retriever
+    from benchmarks.datasets import load_beir
+    from rerank.recipe import scratch_models
+    from retrieval import Encoder, build_index, document_text
+    from retrieval.train import BULK_ENCODING
+
+    name, with_labels = REGIMES[regime]
+    folder = SHARED / name
+    ds = load_beir(folder, split="test")
+    train_split = load_beir(folder, split="train") if (folder / "qrels" / "train.tsv").exists() else None
+    train_queries = dict(train_split.queries) if with_labels and train_split else None
+    train_qrels = {q: dict(v) for q, v in train_split.qrels.items()} if with_labels and train_split else None
+    budget = _variants()[variant]
+
+    started = time.perf_counter()
+    made = scratch_models(folder, ds.corpus, train_queries, train_qrels, cache_dir / regime, seed=seed, budget=budget)
+    wall = time.perf_counter() - started
+
+    queries = dict(ds.queries)
+    qrels = {q: dict(v) for q, v in ds.qrels.items()}
+    texts = {d.doc_id: document_text(d) for d in ds.corpus}
+    t = time.perf_counter()
+    bm25 = BM25Retriever(ds.corpus).search(queries, k=100)
+    encoder = Encoder.load(str(made.encoder_path), device="cpu", batch_size=128, **BULK_ENCODING)
+    index = build_index(ds.corpus, encoder, show_progress=False)
+    ids = list(queries)
+    found = index.search(encoder.encode_queries([queries[q] for q in ids]), 100)
+    dense = {q: {d.doc_id: s for d, s in hits} for q, hits in zip(ids, found)}
+    stage1_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    reranked = _rerank(made.reranker_path, queries, dense, texts)
+    rerank_seconds = time.perf_counter() - t
+
+    subsets: dict[str, set[str] | None] = {"all": None}
+    if train_split is not None:
+        subsets["unseen"] = unseen_subset(qrels, {q: dict(v) for q, v in train_split.qrels.items()})
+    stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked}
+    metrics = {
+        subset: {"queries": len(set(qrels) if ids_ is None else ids_ & set(qrels)),
+                 **{stage: _ndcg(qrels, run, ids_) for stage, run in stages.items()}}
+        for subset, ids_ in subsets.items()
+    }
+    result = {
+        "regime": regime,
+        "variant": variant,
+        "dataset": name,
+        "labels": "train qrels" if with_labels and train_qrels else "none (corpus only)",
+        "metrics": metrics,
+        "train_seconds": made.train_seconds,
+        "cached": made.recipe.get("cached"),
+        "wall_seconds_this_call": round(wall, 1),
+        "eval_seconds": {"bm25_and_stage1": round(stage1_seconds, 1), "rerank_top100": round(rerank_seconds, 1)},
+        "calibration": json.loads((made.reranker_path / "calibration.json").read_text()),
+        "recipe": made.recipe,
+        "encoder_path": str(made.encoder_path),
+        "reranker_path": str(made.reranker_path),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"{regime}-{variant}"
+    (out_dir / f"{tag}.json").write_text(json.dumps(result, indent=2, default=str))
+    for fname in ("history.csv", "history.json", "history.png", "calibration.json"):
+        shutil.copy(made.reranker_path / fname, out_dir / f"{tag}-{fname}")
+    return result
+
+
+def _summary(out_dir: Path) -> str:
+    lines = [
+        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 | stage-1 train s | stage-2 train s | total train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(out_dir.glob("*.json")):
+        if path.name.count("-history") or path.name.endswith("calibration.json"):
+            continue
+        r = json.loads(path.read_text())
+        if "metrics" not in r:
+            continue
+        ts = r["train_seconds"]
+        for subset, m in r["metrics"].items():
+            lines.append(
+                f"| {r['regime']} | {r['variant']} | {subset} | {m['queries']} | {m['bm25']['ndcg@10']:.3f} | "
+                f"{m['stage1_dense']['ndcg@10']:.3f} | {m['stage2_rerank']['ndcg@10']:.3f} | {ts.get('stage1', 0):.0f} | "
+                f"{ts.get('stage2', 0):.0f} | {ts.get('total', 0):.0f} |"
+            )
+    text = "# From-scratch quality (nDCG@10)\n\n" + "\n".join(lines) + "\n"
+    (out_dir / "summary.md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.quality_scratch", description=__doc__.split("\n\n")[0])
+    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
+    p.add_argument("--variant", nargs="+", default=["default"], choices=list(VARIANTS))
+    p.add_argument("--out", default="results/quality_scratch")
+    p.add_argument("--cache", default=".cache/quality_scratch")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    for regime in args.regimes:
+        for variant in args.variant:
+            r = run_regime(regime, variant, Path(args.out), Path(args.cache), args.seed)
+            print(json.dumps({"regime": regime, "variant": variant, "metrics": r["metrics"], "train_seconds": r["train_seconds"]}))
+    print(_summary(Path(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
