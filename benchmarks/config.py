@@ -112,7 +112,7 @@ class BenchmarkConfig:
     max_queries: int | None = None
     pool_size: int = 100_000
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int = 128
     rerank_batch_size: int = 32
     device: str | None = None
     threads: int | None = None

@@ -75,6 +75,23 @@ class _Clock:
         return out
 
 
+def _bulk(encoder: Any, batch_size: int) -> Any:
+    """The same model set up to encode a whole corpus: batches capped by count only, torch's threads.
+
+    The query-side defaults (a padded-token budget, one thread for small batches) split a corpus into
+    tiny batches when the model has no tokenizer to count tokens with (StaticEmbedding).
+    """
+    from retrieval import Encoder
+    from retrieval.train import BULK_ENCODING
+
+    if not isinstance(encoder, Encoder):
+        return encoder
+    return Encoder(
+        encoder.model, encoder.name, encoder.query_prompt, encoder.document_prompt, batch_size,
+        encoder.revision, **BULK_ENCODING,
+    )
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -159,7 +176,9 @@ def run_benchmark(
         if not models.encoder:
             name = str(getattr(encoder, "name", type(encoder).__name__))
             models = replace(models, encoder=name, origin={**models.origin, "encoder": "given"}, names={**models.names, "encoder": name})
-        index = clock.run("encode corpus", lambda: build_index(corpus, encoder, show_progress=show_progress))
+        index = clock.run(
+            "encode corpus", lambda: build_index(corpus, _bulk(encoder, config.batch_size), show_progress=show_progress)
+        )
         searcher = Searcher(index, encoder)
         top = min(len(corpus), max(depth, config.rerank_depth if config.needs_reranker else 0))
         candidates = clock.run(

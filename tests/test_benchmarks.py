@@ -298,3 +298,27 @@ def test_cli_with_model_paths_runs_every_stage(toy_beir, tiny_encoder_path, toke
     assert list(metrics["stages"]) == ["bm25", "dense", "dense+rerank", "hybrid"]
     assert metrics["models"]["origin"] == {"encoder": "given", "reranker": "given"}
     assert [r["depth"] for r in metrics["sweep"]] == [5, 10]
+
+
+def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny_encoder_path, tmp_path, monkeypatch):
+    """The wiring to rerank.recipe: the train split goes in (never test), the trained encoder comes out."""
+    import rerank.recipe as recipe
+
+    (toy_beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td9\t1\n")
+    calls = []
+
+    def fake_scratch_models(data_dir, corpus, train_queries, train_qrels, cache_dir, seed=0, budget=None, show_progress=True):
+        calls.append({"train_queries": train_queries, "train_qrels": train_qrels, "cache_dir": cache_dir, "budget": budget})
+        return recipe.ScratchModels(tiny_encoder_path, tmp_path / "no-reranker", {"stage1": 1.5, "total": 2.0}, {"labels": "train qrels"})
+
+    monkeypatch.setattr(recipe, "scratch_models", fake_scratch_models)
+    out = tmp_path / "scratch"
+    code = main([str(toy_beir), "--stages", "dense", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                 "--scratch-budget", "fast", "--no-progress"])
+    assert code == 0
+    (call,) = calls
+    assert call["train_qrels"] == {"q4": {"d9": 1}} and dict(call["train_queries"]) == {"q4": "music jazz"}
+    assert call["budget"] is recipe.FAST and call["cache_dir"] == tmp_path / "c" / "scratch" / "toy"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["origin"] == {"encoder": "scratch"} and metrics["models"]["train_seconds"]["total"] == 2.0
+    assert "trained here from scratch" in (out / "report.md").read_text()
