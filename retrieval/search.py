@@ -10,6 +10,15 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+def _min_score(value: str) -> float | str:
+    if value == "calibrated":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'calibrated', got {value!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m retrieval.search", description="Search a saved index.")
     parser.add_argument("query", help="the query text")
@@ -17,14 +26,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
     parser.add_argument("--encoder", default=None, help="query encoder; default: the one in the manifest")
     parser.add_argument("--reranker", default=None, help="cross-encoder (hub name or local path) for stage 2")
-    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth the reranker rescores")
-    parser.add_argument("--min-score", type=float, default=None, help="drop hits below this final score")
+    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth the reranker rescores (default 100)")
+    parser.add_argument(
+        "--min-score",
+        type=_min_score,
+        default=None,
+        help="drop hits below this final score: a probability with --reranker (or 'calibrated' for the model's "
+        "calibration.json threshold), the stage-1 similarity without; fewer than k hits, or none, may come back",
+    )
+    parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.int8 and not args.reranker:
+        print("error: --int8 applies to the reranker; pass --reranker too", file=sys.stderr)
+        return 2
     from indexes import EncoderMismatchError, IndexFormatError
     from retrieval.encoder import ModelLoadError
     from retrieval.searcher import Searcher
@@ -34,15 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reranker:
             from retrieval.plugins import load_reranker
 
-            reranker = load_reranker(args.reranker)
+            reranker = load_reranker(args.reranker, **({"int8": True} if args.int8 else {}))
         searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker, candidates=args.candidates)
-        hits = searcher.query(args.query, k=args.k, min_score=args.min_score)
+        hits = searcher.query(args.query, k=args.k, candidates=args.candidates, min_score=args.min_score)
     except (IndexFormatError, EncoderMismatchError, ModelLoadError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         return 0
+    if not hits and args.min_score is not None:
+        print(f"no good answer: no hit scored at least --min-score {args.min_score}")
     for hit in hits:
         stage = f"  (stage 1: #{hit.stage1_rank}, {hit.stage1_score:.4f})" if args.reranker else ""
         title = f"{hit.title} | " if hit.title else ""

@@ -34,7 +34,7 @@ class Searcher:
         index: an `Index`, or the path of a saved one.
         encoder: the query encoder; by default the one named in the index manifest. It is checked
             against the manifest and refused if it does not match.
-        reranker: an optional stage-2 `Reranker`.
+        reranker: an optional stage-2 `Reranker` (e.g. ``rerank.CrossEncoderReranker.load(path)``).
         candidates: stage-1 depth that the reranker rescores (default 100).
 
     Safe to call from several threads: encoding is serialised, FAISS search and reranking are not
@@ -60,8 +60,10 @@ class Searcher:
         self.index, self.encoder, self.reranker = index, encoder, reranker
         self.candidates = candidates
 
-    def query(self, text: str, k: int = 10, candidates: int | None = None, min_score: float | None = None) -> list[Hit]:
-        """Top-k hits for one query (through the batch path)."""
+    def query(
+        self, text: str, k: int = 10, candidates: int | None = None, min_score: float | str | None = None
+    ) -> list[Hit]:
+        """Top-k hits for one query (through the batch path); arguments as in `query_batch`."""
         return self.query_batch([text], k=k, candidates=candidates, min_score=min_score)[0]
 
     def query_batch(
@@ -69,27 +71,39 @@ class Searcher:
         texts: Sequence[str],
         k: int = 10,
         candidates: int | None = None,
-        min_score: float | None = None,
+        min_score: float | str | None = None,
     ) -> list[list[Hit]]:
         """Top-k hits per query.
+
+        With a reranker, stage 1 retrieves `candidates` documents per query, the reranker rescores
+        exactly those (the pairs of all queries in one pass), and the top k by its score are
+        returned, each with both stages' scores and ranks.
 
         Args:
             texts: the queries.
             k: hits to return per query.
-            candidates: stage-1 depth to rerank (reranker only); at least k.
-            min_score: drop hits scoring below this (on the final score's scale), so a query may
-                return fewer than k hits, or none.
+            candidates: stage-1 depth to rerank (reranker only; default the Searcher's); raised to k
+                when smaller, and clamped to the corpus size by the index.
+            min_score: keep only hits scoring at least this, so a query may return fewer than k hits,
+                or none ("no good answer"). With a reranker it is a probability in [0, 1] (the
+                reranker's score; for a logit cut-off t pass ``1 / (1 + exp(-t))``); without one it
+                is on the stage-1 similarity scale. ``"calibrated"`` uses the reranker's calibrated
+                threshold (``reranker.threshold``, from the model's calibration.json).
         """
         if isinstance(texts, str):
             raise TypeError("query_batch takes a list of queries; use query() for one")
         texts = [_check_query(t, i) for i, t in enumerate(texts)]
-        if not isinstance(k, int) or k <= 0:
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        min_score = self._cut_off(min_score)
         if not texts:
             return []
         depth = k
         if self.reranker is not None:
-            depth = max(k, candidates if candidates is not None else self.candidates)
+            depth = candidates if candidates is not None else self.candidates
+            if not isinstance(depth, int) or isinstance(depth, bool) or depth <= 0:
+                raise ValueError(f"candidates must be a positive integer, got {depth!r}")
+            depth = max(k, depth)
         vectors = self.encoder.encode_queries(texts)
         stage1 = self.index.search(vectors, depth)
         first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
@@ -101,11 +115,40 @@ class Searcher:
             results = [[h for h in hits if h.score >= min_score] for hits in results]
         return results
 
+    def _cut_off(self, min_score: float | str | None) -> float | None:
+        """`min_score` as a number on the final score's scale, checked."""
+        if min_score is None:
+            return None
+        if isinstance(min_score, str):
+            if min_score != "calibrated":
+                raise ValueError(f"min_score must be a number or 'calibrated', got {min_score!r}")
+            if self.reranker is None:
+                raise ValueError("min_score='calibrated' needs a reranker; this Searcher has none")
+            threshold = getattr(self.reranker, "threshold", None)
+            if threshold is None:
+                raise ValueError(
+                    "min_score='calibrated': the reranker has no calibrated threshold (its model folder has no "
+                    "calibration.json; train it with `python -m rerank.train`, or pass a probability)"
+                )
+            return float(threshold)
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or np.isnan(min_score):
+            raise TypeError(f"min_score must be a number, 'calibrated' or None, got {min_score!r}")
+        if self.reranker is not None and not 0.0 <= min_score <= 1.0:
+            raise ValueError(
+                f"min_score={min_score} is not a probability: with a reranker, scores are probabilities in [0, 1]. "
+                "For a cut-off t on the logit scale pass 1 / (1 + exp(-t))"
+            )
+        return float(min_score)
+
     def _rerank(self, texts: list[str], first: list[list[Hit]], k: int) -> list[list[Hit]]:
         scores = self.reranker.score(texts, first)
+        if len(scores) != len(first):
+            raise ValueError(f"the reranker returned {len(scores)} score lists for {len(first)} queries")
         out = []
         for hits, row in zip(first, scores):
             row = np.asarray(row, dtype=np.float64)
+            if row.shape != (len(hits),):
+                raise ValueError(f"the reranker returned {row.shape} scores for {len(hits)} candidates")
             order = np.argsort(-row, kind="stable")[:k]
             out.append(
                 [

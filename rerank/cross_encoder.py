@@ -1,0 +1,322 @@
+"""Stage 2: `CrossEncoderReranker`, any sentence-transformers CrossEncoder as a `Reranker`.
+
+How a call runs: every (query, passage) pair of the call (all queries together) is tokenized once,
+keeping the query and cutting the passage at the model's maximum length; pairs are sorted by length
+and grouped into batches by a token budget. BERT classifiers (most cross-encoders) on a CPU then run
+through `PackedBert` (no padding, [CLS]-only last layer, fused kernels), one batch per worker thread;
+any other model runs through its own sentence-transformers forward on padded, length-sorted batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rerank.calibration import read_calibration
+from rerank.outputs import PairScores, activation_for, scores_from_logits
+from rerank.packed_bert import PackedBert
+from rerank.pairs import EncodedPairs, encode_pairs, token_batches
+from retrieval.encoder import ModelLoadError, document_text
+from retrieval.types import Hit
+
+__all__ = ["CrossEncoderReranker", "RerankStats"]
+
+logger = logging.getLogger(__name__)
+
+_PROGRESS_PAIRS = 2000  # show a progress bar for calls with more pairs than this (show_progress=None)
+
+
+@dataclass(frozen=True)
+class RerankStats:
+    """What the last call did: pairs, their tokens, truncations, batches and seconds."""
+
+    pairs: int
+    tokens: int
+    truncated: int
+    query_truncated: int
+    batches: int
+    seconds: float
+
+
+def _load_cross_encoder(name: str, device: str | None, max_length: int | None, **kwargs: Any) -> Any:
+    from sentence_transformers import CrossEncoder
+
+    try:
+        return CrossEncoder(name, device=device, max_length=max_length, **kwargs)
+    except (OSError, ValueError) as exc:
+        local = Path(name).exists()
+        hint = (
+            "the folder exists but is not a cross-encoder (no config.json with a classifier)"
+            if local
+            else "it is not a local folder, and the Hugging Face hub could not be reached or has no such model. "
+            "Offline, pass the path of a saved cross-encoder (one trained here, or built with "
+            "rerank.scratch.random_cross_encoder for plumbing)"
+        )
+        raise ModelLoadError(f"cannot load cross-encoder {name!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
+
+
+class CrossEncoderReranker:
+    """Rescores stage-1 candidates with a cross-encoder; scores are probabilities.
+
+    Args:
+        model: a loaded ``sentence_transformers.CrossEncoder`` with one or two labels.
+        name: the hub name or path it was loaded from.
+        max_length: tokens per pair (query and passage); default the model's own maximum.
+        max_tokens: token budget of one batch (memory and speed; 8192 suits a CPU).
+        workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
+            number of torch threads); 1 runs batches one after another with all torch threads.
+        int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate).
+        packed: use the padding-free BERT forward; default: when the model is a BERT classifier on CPU.
+        calibration: the calibrated cut-off (``calibration.json``); `threshold` comes from it.
+        show_progress: a progress bar per call; default: for calls of more than 2,000 pairs.
+
+    Attributes:
+        threshold: the calibrated probability cut-off, or None.
+        last_stats: `RerankStats` of the last call.
+
+    Example:
+        >>> reranker = CrossEncoderReranker.load("cross-encoder/ms-marco-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> reranker.predict([("what is faiss", "FAISS is a library for vector search")])  # doctest: +SKIP
+        array([0.93], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        max_length: int | None = None,
+        max_tokens: int = 8192,
+        workers: int | None = None,
+        int8: bool = False,
+        packed: bool | None = None,
+        calibration: dict[str, Any] | None = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.name = str(name)
+        self.num_labels = int(model.num_labels)
+        self._activation = activation_for(self.num_labels)
+        # Recorded with the model: saving it (model.save) writes the activation in use to its config.
+        model.activation_fn = torch.nn.Sigmoid() if self._activation == "sigmoid" else torch.nn.Softmax(dim=-1)
+        self.tokenizer = model.tokenizer
+        self.max_length = self._resolve_max_length(max_length)
+        self.max_tokens = int(max_tokens)
+        if self.max_tokens < self.max_length:
+            raise ValueError(f"max_tokens ({max_tokens}) must hold at least one pair of max_length {self.max_length}")
+        on_cpu = model.device.type == "cpu"
+        hf_model = getattr(model, "model", None)
+        if packed is None:
+            packed = on_cpu and PackedBert.supports(hf_model)
+        elif packed and not PackedBert.supports(hf_model):
+            raise ValueError(f"packed=True needs a BERT classifier: {PackedBert.unsupported_reason(hf_model)}")
+        if int8 and not on_cpu:
+            raise ValueError("int8=True runs on the CPU only; load the model with device='cpu'")
+        self.int8 = bool(int8)
+        self.packed = PackedBert(hf_model, int8=self.int8) if packed else None
+        if self.int8 and self.packed is None:
+            with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
+                warnings.simplefilter("ignore", UserWarning)
+                torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        self.workers = max(1, int(workers if workers is not None else (torch.get_num_threads() if on_cpu else 1)))
+        if self.packed is None:
+            self.workers = 1  # the padded forward uses torch's own intra-op threads
+        self.calibration = calibration
+        if calibration and calibration.get("activation") not in (None, self._activation):
+            raise ValueError(
+                f"{self.name}: calibration.json was fitted on {calibration['activation']} probabilities, but this "
+                f"model's {self.num_labels} label(s) are read with {self._activation}; recalibrate the model"
+            )
+        self.threshold: float | None = float(calibration["threshold"]) if calibration else None
+        self.show_progress = show_progress
+        self.last_stats: RerankStats | None = None
+        self._lock = threading.Lock()  # tokenizer and thread settings are not safe to share
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        device: str | None = None,
+        max_length: int | None = None,
+        max_tokens: int = 8192,
+        workers: int | None = None,
+        int8: bool = False,
+        packed: bool | None = None,
+        show_progress: bool | None = None,
+        **kwargs: Any,
+    ) -> CrossEncoderReranker:
+        """Load any sentence-transformers CrossEncoder by hub name or local path.
+
+        A local folder's ``calibration.json`` (from training) sets `threshold`. Extra keyword
+        arguments go to ``sentence_transformers.CrossEncoder`` (``revision``, ``model_kwargs``, ...).
+        """
+        loaded = _load_cross_encoder(str(model), device, max_length, **kwargs)
+        return cls(
+            loaded,
+            str(model),
+            max_length=max_length,
+            max_tokens=max_tokens,
+            workers=workers,
+            int8=int8,
+            packed=packed,
+            calibration=read_calibration(model),
+            show_progress=show_progress,
+        )
+
+    def _resolve_max_length(self, max_length: int | None) -> int:
+        limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None) or 512
+        value = max_length or self.model.max_seq_length or limit
+        if value > limit and max_length is None:  # a tokenizer without a recorded maximum says 1e30
+            value = limit
+        if value > limit:
+            raise ValueError(f"max_length {value} exceeds the model's {limit} position embeddings")
+        return int(value)
+
+    @property
+    def activation(self) -> str:
+        """``"sigmoid"`` (one logit) or ``"softmax"`` (two logits): how logits become probabilities."""
+        return self._activation
+
+    def info(self) -> dict[str, Any]:
+        """What this reranker is: model, activation, labels, maximum length, threshold, fast path."""
+        return {
+            "name": self.name,
+            "activation": self.activation,
+            "num_labels": self.num_labels,
+            "max_length": self.max_length,
+            "threshold": self.threshold,
+            "packed": self.packed is not None,
+            "int8": self.int8,
+            "workers": self.workers,
+        }
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
+        """Probabilities for each query's candidates, all pairs of all queries in one pass."""
+        if isinstance(queries, str):
+            raise TypeError("score takes a list of queries (one per candidate list)")
+        if len(queries) != len(candidates):
+            raise ValueError(f"{len(queries)} queries but {len(candidates)} candidate lists; pass one list per query")
+        flat_q = [q for q, hits in zip(queries, candidates) for _ in hits]
+        flat_p = [document_text(h) for hits in candidates for h in hits]
+        scores = self.outputs_for(flat_q, flat_p).scores
+        bounds = np.cumsum([0] + [len(hits) for hits in candidates])
+        return [scores[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Ranking scores (probability of relevance) of (query, passage) pairs, float32."""
+        return self.outputs(pairs).scores
+
+    def outputs(self, pairs: Sequence[tuple[str, str]]) -> PairScores:
+        """Logits, probabilities, predicted classes and ranking scores of (query, passage) pairs."""
+        if isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(p, str) for p in pairs):
+            raise TypeError("pass a list of (query, passage) pairs, e.g. [(query, passage)]")
+        pairs = list(pairs)
+        for i, pair in enumerate(pairs):
+            if len(pair) != 2 or not all(isinstance(t, str) for t in pair):
+                raise TypeError(f"pair {i} must be a (query, passage) tuple of two strings, got {pair!r:.80}")
+        return self.outputs_for([p[0] for p in pairs], [p[1] for p in pairs])
+
+    def outputs_for(self, queries: Sequence[str], passages: Sequence[str]) -> PairScores:
+        """`outputs` of pairs given as two aligned lists."""
+        return scores_from_logits(self._logits(list(queries), list(passages)), self.activation)
+
+    def _logits(self, queries: list[str], passages: list[str]) -> np.ndarray:
+        start = time.perf_counter()
+        if not queries:
+            return np.zeros((0, self.num_labels), dtype=np.float32)
+        with self._lock:
+            enc = encode_pairs(self.tokenizer, queries, passages, self.max_length)
+            if self.packed is not None:
+                logits, batches = self._run_packed(enc)
+            else:
+                logits, batches = self._run_padded(queries, passages, enc)
+        n = len(queries)
+        self.last_stats = RerankStats(
+            n, int(enc.lengths.sum()), enc.truncated, enc.query_truncated, batches, time.perf_counter() - start
+        )
+        if enc.truncated:
+            cut_queries = f"; {enc.query_truncated} queries were too long and cut as well" if enc.query_truncated else ""
+            logger.warning(
+                "reranker truncated %d of %d (query, passage) pairs to the model's maximum of %d tokens "
+                "(passage cut, query kept%s)",
+                enc.truncated,
+                n,
+                self.max_length,
+                cut_queries,
+            )
+        return logits
+
+    def _progress(self, n_pairs: int, total: int) -> Any:
+        from tqdm.auto import tqdm
+
+        show = self.show_progress if self.show_progress is not None else n_pairs > _PROGRESS_PAIRS
+        return tqdm(total=total, desc="rerank batches", disable=not show)
+
+    def _run_packed(self, enc: EncodedPairs) -> tuple[np.ndarray, int]:
+        batches = token_batches(enc.lengths, self.max_tokens, padded=False, parts=self.workers)
+        out = np.empty((len(enc.lengths), self.num_labels), dtype=np.float32)
+        device = self.model.device
+        single = self.workers == 1 or len(batches) == 1
+
+        def run(rows: np.ndarray) -> None:
+            if not single:
+                torch.set_num_threads(1)  # per worker thread: one core each, no barrier between them
+            ids = torch.tensor(list(chain.from_iterable(enc.input_ids[i] for i in rows)), device=device)
+            if enc.token_type_ids is None:
+                types = torch.zeros_like(ids)
+            else:
+                types = torch.tensor(list(chain.from_iterable(enc.token_type_ids[i] for i in rows)), device=device)
+            out[rows] = self.packed(ids, types, enc.lengths[rows].tolist()).float().cpu().numpy()
+
+        with self._progress(len(enc.lengths), len(batches)) as bar:
+            if single:
+                for rows in batches:
+                    run(rows)
+                    bar.update()
+            else:
+                threads = torch.get_num_threads()
+                try:
+                    for _ in self._executor().map(run, batches):
+                        bar.update()
+                finally:
+                    torch.set_num_threads(threads)  # the default new threads start with
+        return out, len(batches)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rerank")
+        return self._pool
+
+    @torch.inference_mode()
+    def _run_padded(self, queries: list[str], passages: list[str], enc: EncodedPairs) -> tuple[np.ndarray, int]:
+        batches = token_batches(enc.lengths, self.max_tokens, padded=True)
+        out = np.empty((len(queries), self.num_labels), dtype=np.float32)
+        with self._progress(len(queries), len(batches)) as bar:
+            for rows in batches:
+                strategy = "longest_first" if enc.query_cut[rows].any() else "only_second"
+                features = self.model.preprocess(
+                    [(queries[i], passages[i]) for i in rows],
+                    processing_kwargs={"text": {"truncation": strategy, "max_length": self.max_length}},
+                )
+                features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
+                logits = self.model(features)["scores"].float()
+                out[rows] = logits.reshape(len(rows), -1).cpu().numpy()
+                bar.update()
+        return out, len(batches)
+
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
