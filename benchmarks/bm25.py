@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.config import BM25Params
+from benchmarks.stages import in_order
 from indexes import Document
 
 __all__ = ["BM25Retriever"]
@@ -71,7 +72,7 @@ class BM25Retriever:
     def search(self, queries: Mapping[str, str], k: int = 1000, show_progress: bool = False) -> dict[str, dict[str, float]]:
         """The top-k documents of each query: ``{qid: {doc_id: score}}``, best first.
 
-        Documents scoring 0 (no query term in common) are left out.
+        Documents scoring 0 (no query term in common) are left out; ties keep bm25s's order.
         """
         qids = list(queries)
         if not qids:
@@ -82,5 +83,5 @@ class BM25Retriever:
         run = {}
         for qid, row_docs, row_scores in zip(qids, docs, scores):
             keep = np.asarray(row_scores) > 0
-            run[qid] = {self.doc_ids[int(d)]: float(s) for d, s in zip(row_docs[keep], row_scores[keep])}
+            run[qid] = in_order([(self.doc_ids[int(d)], float(s)) for d, s in zip(row_docs[keep], row_scores[keep])])
         return run

@@ -20,9 +20,31 @@ import numpy as np
 
 from retrieval.types import Hit, Reranker
 
-__all__ = ["dense_candidates", "fuse_runs", "hits_to_run", "rerank_scores", "reranked_run"]
+__all__ = ["dense_candidates", "fuse_runs", "hits_to_run", "in_order", "rerank_scores", "reranked_run"]
 
 Run = dict[str, dict[str, float]]
+
+
+def in_order(ranked: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """A query's run from a ranked list, with tied scores nudged so the list's own order is kept.
+
+    ranx orders documents by score and breaks ties arbitrarily; trec_eval by document id. Tied
+    scores (float32 probabilities that saturate, equal BM25 scores) are lowered by the smallest
+    float64 steps so every tool reads the order the retriever or reranker produced.
+
+    Example:
+        >>> run = in_order([("b", 1.0), ("a", 1.0), ("c", 0.5)])
+        >>> sorted(run, key=run.get, reverse=True), run["c"]
+        (['b', 'a', 'c'], 0.5)
+    """
+    out: dict[str, float] = {}
+    previous = np.inf
+    for doc_id, score in ranked:
+        score = float(score)
+        if score >= previous:
+            score = float(np.nextafter(previous, -np.inf))
+        out[doc_id] = previous = score
+    return out
 
 
 def dense_candidates(
@@ -50,7 +72,7 @@ def dense_candidates(
 
 def hits_to_run(candidates: Mapping[str, Sequence[Hit]], depth: int | None = None) -> Run:
     """Stage-1 hits as a run (each query's top `depth`, all by default), scored by stage-1 score."""
-    return {qid: {h.doc_id: float(h.score) for h in hits[:depth]} for qid, hits in candidates.items()}
+    return {qid: in_order([(h.doc_id, h.score) for h in hits[:depth]]) for qid, hits in candidates.items()}
 
 
 def rerank_scores(
@@ -99,12 +121,11 @@ def reranked_run(candidates: Mapping[str, Sequence[Hit]], scores: Mapping[str, n
             raise ValueError(f"query {qid}: {len(row)} rerank scores, fewer than depth {depth}")
         top = min(depth, len(hits))
         head = row[:top]
-        order = np.argsort(-head, kind="stable")
-        ranked = {hits[i].doc_id: float(head[i]) for i in order}
+        order = np.argsort(-head, kind="stable")  # ties keep stage 1's order
         floor = (float(head.min()) if top else 0.0) - 1.0
-        for j, hit in enumerate(hits[top:], start=1):
-            ranked[hit.doc_id] = floor - j * 1e-6
-        run[qid] = ranked
+        ranked = [(hits[i].doc_id, float(head[i])) for i in order]
+        ranked += [(hit.doc_id, floor - j * 1e-6) for j, hit in enumerate(hits[top:], start=1)]
+        run[qid] = in_order(ranked)
     return run
 
 
