@@ -122,7 +122,14 @@ def run_benchmark(
     from benchmarks.datasets import load_dataset
     from benchmarks.metrics import compare_stages, evaluate, score_stages, usable_metrics
     from benchmarks.models import ModelChoice, load_reranker, resolve_models
-    from benchmarks.stages import dense_candidates, fuse_runs, hits_to_run, rerank_scores, reranked_run
+    from benchmarks.stages import (
+        CountingReranker,
+        dense_candidates,
+        fuse_runs,
+        hits_to_run,
+        rerank_scores,
+        reranked_run,
+    )
     from benchmarks.sweep import depth_sweep, rerank_latency, stage1_latency
 
     started = time.perf_counter()
@@ -194,26 +201,32 @@ def run_benchmark(
 
         if config.needs_reranker:
             if reranker is None:
-                reranker = clock.run("load reranker", lambda: load_reranker(models.reranker))
+                reranker = clock.run(
+                    "load reranker", lambda: load_reranker(models.reranker, device=config.device, show_progress=False)
+                )
             if not models.reranker:
                 name = str(getattr(reranker, "name", type(reranker).__name__))
                 models = replace(
                     models, reranker=name, origin={**models.origin, "reranker": "given"}, names={**models.names, "reranker": name}
                 )
             rdepth = min(config.rerank_depth, len(corpus))
+            counting = CountingReranker(reranker)
             scores = clock.run(
                 "rerank",
-                lambda: rerank_scores(reranker, queries, candidates, rdepth, show_progress=show_progress),
+                lambda: rerank_scores(counting, queries, candidates, rdepth, show_progress=show_progress),
             )
-            counts["rerank_pairs"] = int(sum(len(s) for s in scores.values()))
+            counts.update(rerank_pairs=counting.pairs, rerank_truncated=counting.truncated)
+            if hasattr(reranker, "info"):
+                counts["reranker"] = reranker.info()
             runs["dense+rerank"] = reranked_run(candidates, scores, config.candidates)
             key = f"recall@{config.candidates}"
             ceiling[key] = evaluate(qrels, runs["dense"], [key], level)[key]
             depths = sorted({*(config.depths if config.sweep else ()), config.candidates})
+            timed = CountingReranker(reranker)
             rerank_secs = clock.run(
                 "rerank latency",
                 lambda: {
-                    d: rerank_latency(reranker, texts, [candidates[q] for q in sample], d, show_progress)
+                    d: rerank_latency(timed, texts, [candidates[q] for q in sample], d, show_progress)
                     for d in depths
                 },
             )

@@ -154,6 +154,14 @@ def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any]
             "stage-1 candidates are reranked, never added judged documents.",
             f"- dense+rerank latency = stage-1 search (k = {depths.get('candidates')}) + reranking, summed per query.",
         ]
+        counts = result.get("counts", {})
+        info = counts.get("reranker", {})
+        if counts.get("rerank_pairs"):
+            out.append(
+                f"- Reranking pass: {counts['rerank_pairs']:,} pairs, {counts.get('rerank_truncated', 0):,} truncated to "
+                f"the reranker's {info.get('max_length', '?')} tokens (passage cut, query kept)"
+                + (f"; packed forward {info.get('packed')}, {info.get('workers')} workers." if info else ".")
+            )
     if "hybrid" in result["stages"]:
         out.append(
             f"- hybrid: ranx fusion `{getattr(config, 'fusion', 'rrf')}` of the BM25 and dense runs; its latency is "

@@ -20,7 +20,15 @@ import numpy as np
 
 from retrieval.types import Hit, Reranker
 
-__all__ = ["dense_candidates", "fuse_runs", "hits_to_run", "in_order", "rerank_scores", "reranked_run"]
+__all__ = [
+    "CountingReranker",
+    "dense_candidates",
+    "fuse_runs",
+    "hits_to_run",
+    "in_order",
+    "rerank_scores",
+    "reranked_run",
+]
 
 Run = dict[str, dict[str, float]]
 
@@ -73,6 +81,45 @@ def dense_candidates(
 def hits_to_run(candidates: Mapping[str, Sequence[Hit]], depth: int | None = None) -> Run:
     """Stage-1 hits as a run (each query's top `depth`, all by default), scored by stage-1 score."""
     return {qid: in_order([(h.doc_id, h.score) for h in hits[:depth]]) for qid, hits in candidates.items()}
+
+
+class CountingReranker:
+    """A `Reranker` wrapper that counts pairs and truncated pairs, silencing per-call truncation notices.
+
+    `rerank.cross_encoder` logs a warning on every call that truncates; a benchmark calls it once
+    per query, so the wrapper mutes that logger during calls and sums ``last_stats.truncated``.
+
+    Example:
+        >>> class Fake:
+        ...     threshold = None
+        ...     def score(self, queries, candidates):
+        ...         return [np.zeros(len(c)) for c in candidates]
+        >>> counting = CountingReranker(Fake())
+        >>> _ = counting.score(["q"], [[Hit("a", 1.0, 1)]])
+        >>> counting.pairs, counting.truncated
+        (1, 0)
+    """
+
+    def __init__(self, reranker: Reranker, logger: str = "rerank.cross_encoder") -> None:
+        self.reranker = reranker
+        self.threshold = getattr(reranker, "threshold", None)
+        self.pairs = 0
+        self.truncated = 0
+        self._logger = logger
+
+    def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
+        import logging
+
+        log = logging.getLogger(self._logger)
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            out = self.reranker.score(queries, candidates)
+        finally:
+            log.setLevel(level)
+        self.pairs += sum(len(c) for c in candidates)
+        self.truncated += int(getattr(getattr(self.reranker, "last_stats", None), "truncated", 0) or 0)
+        return out
 
 
 def rerank_scores(
