@@ -1,0 +1,45 @@
+"""The stage-1 performance benchmark runs end to end at toy sizes and writes its results (no timings asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.perf_stage1 import main
+
+
+def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_dir, tmp_path):
+    scifact = shared_dir / "datasets" / "scifact"
+    if not (scifact / "corpus.jsonl").exists():
+        pytest.skip("SciFact not in the shared folder")
+    out = tmp_path / "perf"
+    code = main(
+        [
+            "--model", str(tiny_encoder_path), "--dataset", str(scifact), "--docs", "24", "--queries", "4",
+            "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--vectors", "3000",
+            "--faiss-queries", "20", "--ivf", "IVF8,Flat;IVF8,PQ8np,RFlat", "--nprobe", "1,8", "--train", "3000",
+            "--faiss-threads", "1",
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["build"]["docs"] == 24 and results["build"]["ratio"] > 0
+    for key in ("latency_start", "latency_end"):
+        assert results[key]["queries"] == 4 and results[key]["searcher_query"]["n"] == 4
+    assert [run["config"] for run in results["bulk"]["runs"]][0].startswith("SentenceTransformer.encode")
+    assert all(run["gflop"] > 0 for run in results["bulk"]["runs"])
+    faiss = results["faiss"]
+    assert [d["data"] for d in faiss["datasets"]] == ["random", "clustered"]
+    for data in faiss["datasets"]:
+        every_list = data["approximate"][0]["sweep"][-1]  # IVF8,Flat probing all 8 lists is exact search
+        assert every_list["nprobe"] == 8 and every_list["recall_at_10"] == 1.0
+        assert data["approximate"][1]["k_factor"] == 8
+    assert all(shape[1] in (3000, 3048) for shape in faiss["checks"].values())
+    assert "## Bulk encoding" in (out / "report.md").read_text()
+
+
+def test_perf_stage1_refuses_unknown_sections(capsys):
+    assert main(["--sections", "build,warp"]) == 2
+    assert "warp" in capsys.readouterr().err
