@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +82,33 @@ def plan_batches(lengths: Sequence[int], max_texts: int, token_budget: int) -> l
     return batches
 
 
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block on `n` torch threads, restoring the previous count after."""
-    previous = torch.get_num_threads()
-    if n is None or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def _pin_threads(threads: int) -> int:
+    torch.get_num_threads()  # initialise this thread's torch state first, or its first parallel call resets it
+    torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+class _PinnedThread:
+    """A worker thread whose torch runs on `threads` threads, leaving every other thread's setting alone.
+
+    With torch's OpenMP backend the thread count is kept per thread, but `torch.set_num_threads`
+    also sets the process default that a thread picks up at its first parallel call. The worker
+    sets its own count once and the default is put back at once, so no other thread is affected
+    (as long as none makes its first torch call in that instant). Where the count is per process
+    (other backends) the worker cannot keep its own: `pinned` is then False and it is not used.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder-small-batches")
+        previous = torch.get_num_threads()
+        try:
+            self._executor.submit(_pin_threads, threads).result()
+        finally:
+            torch.set_num_threads(previous)
+        self.pinned = self.run(torch.get_num_threads) == threads and torch.get_num_threads() == previous
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._executor.submit(fn, *args).result()
 
 
 def _text_tokenizer(model: Any) -> Any:
@@ -126,11 +141,11 @@ class Encoder:
         token_budget: at most this many padded tokens (texts x longest) per forward pass.
         small_batch_threads: torch threads for batches of at most `small_batch_tokens` padded
             tokens; ``None`` leaves torch's setting alone.
-        small_batch_tokens: the size below which a batch counts as small.
+        small_batch_tokens: the padded size up to which a batch counts as small.
 
     Thread safety: calls are serialised by a lock (fast tokenizers are not safe to share between
-    threads). The thread count for small batches is set and restored inside that lock; torch's
-    setting is per process, so torch work running at that moment in *another* thread may see it.
+    threads). Small batches run in a worker thread of the encoder's own whose torch thread count
+    is set once; no other thread's setting changes (torch's OpenMP backend keeps it per thread).
 
     Example:
         >>> encoder = Encoder.load("path/to/model")  # doctest: +SKIP
@@ -170,6 +185,7 @@ class Encoder:
         self.dim = int(model.get_embedding_dimension())
         self._tokenizer = _text_tokenizer(model)
         self._lock = threading.Lock()  # fast tokenizers are not safe to share between threads
+        self._small_worker: _PinnedThread | None = None  # created at the first small batch
 
     @classmethod
     def load(
@@ -213,12 +229,24 @@ class Encoder:
             progress = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress or len(batches) < 2)
             with progress:
                 for rows in batches:
-                    padded = len(rows) * max(lengths[i] for i in rows)
-                    small = padded <= self.small_batch_tokens
-                    with _torch_threads(self.small_batch_threads if small else None):
-                        out[rows] = self._forward([texts[i] for i in rows], prompt)
+                    batch = [texts[i] for i in rows]
+                    if len(rows) * max(lengths[i] for i in rows) <= self.small_batch_tokens:
+                        out[rows] = self._forward_small(batch, prompt)
+                    else:
+                        out[rows] = self._forward(batch, prompt)
                     progress.update(len(rows))
             return out
+
+    def _forward_small(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        """A small batch, on `small_batch_threads` threads (in a worker thread pinned to that count)."""
+        threads = self.small_batch_threads
+        if threads is None or threads == torch.get_num_threads() or self.model.device.type != "cpu":
+            return self._forward(texts, prompt)
+        if self._small_worker is None:
+            self._small_worker = _PinnedThread(threads)
+        if not self._small_worker.pinned:
+            return self._forward(texts, prompt)
+        return self._small_worker.run(self._forward, texts, prompt)
 
     @torch.inference_mode()
     def _forward(self, texts: list[str], prompt: str | None) -> np.ndarray:

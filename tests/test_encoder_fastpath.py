@@ -147,3 +147,29 @@ def test_concurrent_encode_queries_match_sequential(tiny_encoder, prompted):
             reference = batch if q == "batch" else expected[q]
             assert np.abs(vector - reference).max() <= TOL
     assert torch.get_num_threads() == before
+
+
+def test_other_threads_keep_their_torch_thread_count(tiny_encoder):
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs torch with at least 2 threads to tell the settings apart")
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def other() -> None:
+        a = torch.randn(64, 64)
+        torch.mm(a, a)  # this thread's torch state is initialised here
+        ready.set()
+        while not stop.is_set():
+            torch.mm(a, a)
+            seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    ready.wait()
+    for i in range(20):
+        tiny_encoder.encode_queries([f"single query {i}"])
+    stop.set()
+    thread.join()
+    assert seen and set(seen) == {before}
