@@ -274,4 +274,13 @@ def run_benchmark(
 
         result["timings_s"]["total"] = round(time.perf_counter() - started, 3)
         write_results(out_dir, config, result, stage_runs, log=log)
+        if sweep_rows:  # the stage trade-off figures (benchmarks.tradeoff_plots), as the notebook draws them
+            from benchmarks.tradeoff_plots import write_tradeoffs
+            from benchmarks.tradeoffs import SweepData
+
+            data = SweepData(
+                qrels, candidates, scores, sweep_rows, stage1_secs, rerank_secs, level, getattr(reranker, "threshold", None)
+            )
+            depth = config.candidates if config.candidates in data.depths else None
+            write_tradeoffs(data, out_dir, depth=depth, title=dataset.name)
     return BenchmarkResult(out_dir, result)

@@ -218,7 +218,7 @@ def plot_cutoff(
     usable = [r for r in rows if r["precision"] is not None]
     left.plot([r["kept_fraction"] for r in usable], [r["precision"] for r in usable], "o-", ms=3, color="tab:blue")
     for r in usable[:: max(1, len(usable) // 5)]:
-        left.annotate(f"t={r['threshold']:.4g}", (r["kept_fraction"], r["precision"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        left.annotate(f"t={r['threshold']:.6g}", (r["kept_fraction"], r["precision"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     left.set_xlabel("share of hits kept")
     left.set_ylabel("precision of the kept hits")
     left.set_xlim(0, 1.02)
@@ -234,6 +234,8 @@ def plot_cutoff(
         right.plot(ts, [r["empty_queries"] / queries for r in rows], "--", color="tab:red", label="queries left empty")
     if threshold is not None:
         right.axvline(threshold, color="tab:purple", ls=":", label=f"calibrated threshold {threshold:.3g}")
+    right.ticklabel_format(axis="x", useOffset=False)  # scores of a weak reranker can differ in the 6th digit
+    right.tick_params(axis="x", labelsize=7, labelrotation=30)
     right.set_xlabel("threshold on the reranker's score")
     right.set_ylim(0, 1.02)
     right.grid(True, alpha=0.3)

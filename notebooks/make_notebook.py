@@ -45,7 +45,7 @@ SPLIT = "test"  # the judged queries to score
 ENCODER = None  # stage 1: hub name or local path; None: as `python -m benchmarks.run` (hub cache, else trained here)
 RERANKER = None  # stage 2 cross-encoder: hub name or local path; None: likewise
 BUDGET = "fast"  # from-scratch training budget when a model is None: "fast" (minutes) or "default" (rerank.recipe)
-DEPTHS = (10, 20, 50, 100)  # candidate depths to rerank (the reranker scores the largest once)
+DEPTHS = (10, 20, 50)  # candidate depths to rerank (the reranker scores the largest once); the CLI adds 100
 RETRIEVAL_DEPTH = 100  # how deep stage 1 retrieves for its recall curve
 MAX_QUERIES = None  # None: every judged query; an int: a seeded sample of them
 LATENCY_QUERIES = 16  # queries timed one at a time, per depth
@@ -66,6 +66,7 @@ from IPython.display import Image, Markdown, display
 from benchmarks.config import load_config
 from benchmarks.datasets import load_dataset
 from benchmarks.models import load_reranker, resolve_models
+from benchmarks.stages import CountingReranker
 from benchmarks.tradeoff_plots import (
     plot_cutoff, plot_depth_latency, plot_depth_quality, plot_pareto, plot_query_deltas, plot_recall_curve, write_tradeoffs,
 )
@@ -96,15 +97,13 @@ show the mechanics of the trade-off, not the quality a real model reaches. The c
 model came from (`given`, `hub cache`, `scratch`)."""
 
 MODELS = """\
-import logging
-
-logging.getLogger("rerank").setLevel(logging.ERROR)  # truncation is reported on every call; info() below gives max_length
 models = resolve_models(config, dataset, need_encoder=True, need_reranker=True)
 print("origin:", models.origin, "| training seconds:", {k: round(v, 1) for k, v in models.train_seconds.items()})
 encoder = Encoder.load(models.encoder, device=config.device, batch_size=config.batch_size)
-reranker = load_reranker(models.reranker)
+loaded = load_reranker(models.reranker)
 print("encoder:", models.encoder)
-print("reranker:", models.reranker, "|", reranker.info())"""
+print("reranker:", models.reranker, "|", loaded.info())
+reranker = CountingReranker(loaded)  # counts pairs and truncations; mutes the per-call truncation notice"""
 
 SWEEP_NOTE = """\
 ## The sweep
@@ -127,6 +126,7 @@ data = collect_sweep(
 tables = tradeoff_tables(data, depth=COMPARE_DEPTH, metric=METRIC, k=CUTOFF_K)
 settings = tables["settings"]
 title = Path(DATASET).name
+print(f"{reranker.pairs:,} pairs reranked ({reranker.truncated:,} cut to the reranker's max_length)")
 display(pd.DataFrame([tables["dense"], *tables["sweep"]]))"""
 
 RECALL_NOTE = """\

@@ -261,3 +261,34 @@ def test_find_data_dir_env_first_then_the_nearest_shared_datasets(tmp_path, monk
     deep = tmp_path / "checkout" / "notebooks"
     deep.mkdir(parents=True)
     assert find_data_dir(deep) == tmp_path / "shared" / "datasets"
+
+
+# --- python -m benchmarks.run writes the same figures ---------------------------------------------
+
+
+def test_run_benchmark_writes_the_tradeoff_figures(tmp_path, tiny_encoder, monkeypatch):
+    from benchmarks.config import load_config
+    from benchmarks.harness import run_benchmark
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "toy"
+    (folder / "qrels").mkdir(parents=True)
+    topics = ["faiss vector search", "protein folding", "climate models", "jazz music"]
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"{topics[i % 4]} note {i}"}) + "\n" for i in range(24))
+    )
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{t}", "text": topics[t]}) + "\n" for t in range(4)))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i % 4}\td{i}\t1\n" for i in range(24))
+    )
+    config = load_config(
+        str(folder), stages=("dense", "dense+rerank"), depths=(5, 10), candidates=10, latency_queries=2,
+        out=str(tmp_path / "out"), data_dir=str(tmp_path),
+    )
+    run_benchmark(config, encoder=tiny_encoder, reranker=_OverlapReranker(), show_progress=False, log=lambda _: None)
+    out = tmp_path / "out"
+    for name in FIGURES.values():
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    tables = json.loads((out / "tradeoffs.json").read_text())
+    assert tables["settings"]["depth"] == 10 and tables["recall_curve"][-1]["k"] == 24
+    assert len(tables["query_deltas"]) == 4
