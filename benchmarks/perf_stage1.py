@@ -53,11 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", type=Path, default=SHARED / "tokenizers" / "bert-uncased-wordpiece")
     parser.add_argument("--model", type=Path, help="a saved sentence-transformers model (default: build one)")
     parser.add_argument("--max-length", type=int, default=256, help="max tokens, as all-MiniLM-L6-v2 (256)")
-    parser.add_argument("--docs", type=int, default=1000, help="SciFact documents to encode (0: all)")
+    parser.add_argument("--docs", type=int, default=1000, help="SciFact documents for build and latency (0: all)")
+    parser.add_argument("--bulk-docs", type=int, default=500, help="SciFact documents per bulk run (0: all)")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats for throughput (best kept)")
     parser.add_argument("--queries", type=int, default=0, help="SciFact test queries to time (0: all 300)")
     parser.add_argument("--budgets", default="1024,2048,4096,8192", help="token budgets swept in bulk")
+    parser.add_argument("--peak-n", type=int, default=2048, help="size of the matmul that measures the peak")
     parser.add_argument("--bulk-threads", default="0,1", help="torch threads for bulk runs (0: torch default)")
+    parser.add_argument(
+        "--thread-tokens", default="8,16,32,64,128,256,512,1024,2048", help="token counts of the threads section"
+    )
     parser.add_argument("--vectors", type=int, default=1_000_000, help="random vectors for the faiss section")
     parser.add_argument("--faiss-queries", type=int, default=1000, help="queries for batched search/recall")
     parser.add_argument("--data", default="random,clustered", help="synthetic sets: random, clustered")
@@ -270,8 +275,11 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     return result
 
 
-def section_threads(encoder: Any, tokens: Sequence[int] = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)) -> dict[str, Any]:
-    """Best-of forward time for one sequence (up to 256 tokens) or several, 1 thread vs all."""
+def section_threads(encoder: Any, tokens: Sequence[int]) -> dict[str, Any]:
+    """Best-of forward time for one sequence (up to 256 tokens) or several, 1 thread vs all.
+
+    Also the CPU time of the one-thread pass: what an idle core would take, even on a busy machine.
+    """
     import torch
 
     bert = encoder.model[0].auto_model
@@ -289,10 +297,12 @@ def section_threads(encoder: Any, tokens: Sequence[int] = (8, 16, 32, 64, 128, 2
                 with torch.inference_mode():
                     bert(input_ids=ids, attention_mask=mask)
                     repeats = max(3, min(30, 4096 // (batch * seq)))
-                    best = _best_time(lambda: bert(input_ids=ids, attention_mask=mask), repeats)
+                    timings = [_timed(lambda: bert(input_ids=ids, attention_mask=mask)) for _ in range(repeats)]
             finally:
                 torch.set_num_threads(total)
-            row[f"ms_{threads}_threads"] = round(best * 1e3, 3)
+            row[f"ms_{threads}_threads"] = round(min(w for w, _ in timings) * 1e3, 3)
+            if threads == 1:
+                row["cpu_ms_1_thread"] = round(min(c for _, c in timings) * 1e3, 3)
         rows.append(row)
     return {"rows": rows, "all_threads": total, **_load()}
 
@@ -312,7 +322,12 @@ def _cpu_peak_gflops(n: int = 2048, repeats: int = 3) -> float:
 
 
 def section_bulk(
-    encoder: Any, corpus: list[dict[str, Any]], budgets: Sequence[int], repeats: int, thread_counts: Sequence[int]
+    encoder: Any,
+    corpus: list[dict[str, Any]],
+    budgets: Sequence[int],
+    repeats: int,
+    thread_counts: Sequence[int],
+    peak_n: int = 2048,
 ) -> dict[str, Any]:
     """Achieved GFLOP/s of corpus encoding at several token budgets and of plain model.encode.
 
@@ -343,7 +358,7 @@ def section_bulk(
         for threads in thread_counts:
             torch.set_num_threads(threads or default_threads)
             for name, call in configs:
-                peak_before, cpu_peak = matmul_peak_gflops(), _cpu_peak_gflops()
+                peak_before, cpu_peak = matmul_peak_gflops(peak_n), _cpu_peak_gflops(peak_n)
                 best, best_cpu, flops = float("inf"), float("inf"), 0.0
                 for _ in range(max(1, repeats)):
                     counter.reset()
@@ -352,7 +367,7 @@ def section_bulk(
                     elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
                     best, best_cpu = min(best, elapsed), min(best_cpu, cpu)
                     flops, useful = counter.dense + counter.attn_padded, counter.dense + counter.attn_real
-                peak = max(peak_before, matmul_peak_gflops())
+                peak = max(peak_before, matmul_peak_gflops(peak_n))
                 gflops, gflops_cpu = flops / best / 1e9, flops / best_cpu / 1e9
                 runs.append(
                     {
@@ -551,11 +566,17 @@ def _report(results: dict[str, Any]) -> str:
             ]
     if "threads" in results:
         t = results["threads"]
-        lines += ["## One forward pass: 1 thread vs all", "", "| tokens | batch x seq | 1 thread ms | all ms |", "|---|---|---|---|"]
+        lines += [
+            f"## One forward pass: 1 thread vs all (best of several; load {t['load1']})",
+            "",
+            "| tokens | batch x seq | 1 thread ms | all threads ms | 1 thread, CPU ms |",
+            "|---|---|---|---|---|",
+        ]
         all_key = f"ms_{t['all_threads']}_threads"
         for row in t["rows"]:
             lines.append(
-                f"| {row['tokens']} | {row['batch']} x {row['seq']} | {row['ms_1_threads']} | {row[all_key]} |"
+                f"| {row['tokens']} | {row['batch']} x {row['seq']} | {row['ms_1_threads']} | {row[all_key]} | "
+                f"{row['cpu_ms_1_thread']} |"
             )
         lines.append("")
     if "bulk" in results:
@@ -636,12 +657,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["build"] = section_build(encoder, corpus, args.repeats)
         if "threads" in sections:
             print("threads ...", file=sys.stderr)
-            results["threads"] = section_threads(encoder)
+            results["threads"] = section_threads(encoder, [int(t) for t in args.thread_tokens.split(",") if t.strip()])
         if "bulk" in sections:
             print("bulk ...", file=sys.stderr)
             budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
             threads = [int(t) for t in args.bulk_threads.split(",") if t.strip()]
-            results["bulk"] = section_bulk(encoder, corpus, budgets, args.repeats, threads)
+            bulk_corpus = _scifact(args.dataset, args.bulk_docs, 1)[0]
+            results["bulk"] = section_bulk(encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n)
         if "faiss" in sections:
             print("faiss ...", file=sys.stderr)
             with _FaissThreads(args.faiss_threads or _faiss_default_threads()):

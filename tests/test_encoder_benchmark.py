@@ -17,9 +17,9 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
     code = main(
         [
             "--model", str(tiny_encoder_path), "--dataset", str(scifact), "--docs", "24", "--queries", "4",
-            "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--vectors", "3000",
-            "--faiss-queries", "20", "--ivf", "IVF8,Flat;IVF8,PQ8np,RFlat", "--nprobe", "1,8", "--train", "3000",
-            "--faiss-threads", "1",
+            "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--bulk-docs", "24",
+            "--thread-tokens", "8,64", "--peak-n", "256", "--vectors", "3000", "--faiss-queries", "20",
+            "--ivf", "IVF8,Flat;IVF8,PQ8np,RFlat", "--nprobe", "1,8", "--train", "3000", "--faiss-threads", "1",
             "--out", str(out),
         ]
     )  # fmt: skip
