@@ -34,8 +34,9 @@ with a cross-encoder (stage 2). Three choices trade quality against latency:
 This notebook measures them on a dataset of yours. Set the parameters in the next cell and run all
 cells; every table and figure comes from `benchmarks.tradeoffs` and `benchmarks.tradeoff_plots`, the
 same functions `python -m benchmarks.run` uses for a results folder. Headless:
-`jupyter nbconvert --to notebook --execute notebooks/stage_tradeoffs.ipynb --output /tmp/run.ipynb`
-(CI runs it with `tests/test_notebook.py`)."""
+`jupyter execute notebooks/stage_tradeoffs.ipynb` (nbclient; the figures land in `OUT_DIR`). CI runs it
+on a SciFact sample through `tests/test_notebook.py`. Do not commit outputs:
+`python notebooks/make_notebook.py` rewrites this notebook clean."""
 
 PARAMETERS = """\
 # Parameters (a papermill-style "parameters" cell: override any of them before running).
