@@ -248,7 +248,9 @@ class CrossEncoderReranker:
             n, int(enc.lengths.sum()), enc.truncated, enc.query_truncated, batches, time.perf_counter() - start
         )
         if enc.truncated:
-            cut_queries = f"; {enc.query_truncated} queries were too long and cut as well" if enc.query_truncated else ""
+            cut_queries = ""
+            if enc.query_truncated:
+                cut_queries = f"; {enc.query_truncated} queries were too long and cut as well"
             logger.warning(
                 "reranker truncated %d of %d (query, passage) pairs to the model's maximum of %d tokens "
                 "(passage cut, query kept%s)",

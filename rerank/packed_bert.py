@@ -22,6 +22,7 @@ callers keep the model's own forward for them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,16 @@ import torch.nn.functional as F
 __all__ = ["PackedBert"]
 
 _FUSED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_vnni() -> bool:
+    """True when the CPU has VNNI int8 dot products (no 16-bit saturation, so activations keep 8 bits)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return any(line.startswith("flags") and "vnni" in line for line in handle)
+    except OSError:
+        return False
 
 
 class _Dense:
@@ -49,14 +60,17 @@ class _Dense:
             linear.qconfig = per_channel_dynamic_qconfig
             with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
                 warnings.simplefilter("ignore", UserWarning)
-                self.quantized = DynamicLinear.from_float(linear)
+                self.quantized = DynamicLinear.from_float(linear)._packed_params._packed_params
+            # Full 8-bit activations where VNNI dot products cannot saturate (rankings stay closer to fp32
+            # than with torch's 7-bit default), 7 bits on CPUs without VNNI.
+            self.reduce_range = not _has_vnni()
 
     def _fused(self, x: torch.Tensor) -> bool:
         return self.quantized is None and _FUSED and x.device.type == "cpu"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.quantized is not None:
-            return self.quantized(x)
+            return torch.ops.quantized.linear_dynamic(x, self.quantized, reduce_range=self.reduce_range)
         if self._fused(x):
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
@@ -124,11 +138,11 @@ class PackedBert:
         config = getattr(model, "config", None)
         if type(model).__name__ != "BertForSequenceClassification" or config is None:
             return f"{type(model).__name__} is not a BertForSequenceClassification"
+        positions = getattr(config, "position_embedding_type", "absolute") or "absolute"
         checks = {
             "hidden_act": (getattr(config, "hidden_act", None), "gelu"),
-            "position_embedding_type": (getattr(config, "position_embedding_type", "absolute") or "absolute", "absolute"),
+            "position_embedding_type": (positions, "absolute"),
             "is_decoder": (bool(getattr(config, "is_decoder", False)), False),
-            "problem_type": (getattr(config, "problem_type", None) in (None, "regression", "single_label_classification"), True),
         }
         for key, (value, wanted) in checks.items():
             if value != wanted:
@@ -151,7 +165,9 @@ class PackedBert:
         x = x + emb.position_embeddings(positions)
         return _norm(x, emb.LayerNorm)
 
-    def _attention(self, q: torch.Tensor, kv: torch.Tensor, lengths: Sequence[int], q_rows: Sequence[int]) -> torch.Tensor:
+    def _attention(
+        self, q: torch.Tensor, kv: torch.Tensor, lengths: Sequence[int], q_rows: Sequence[int]
+    ) -> torch.Tensor:
         """Per-pair attention: `q` holds `q_rows[i]` rows of pair i, `kv` its `lengths[i]` key/value rows."""
         h, dh = self.heads, self.head_dim
         out = torch.empty(q.shape[0], self.hidden, dtype=q.dtype, device=q.device)

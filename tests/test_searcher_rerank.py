@@ -124,7 +124,8 @@ def test_calibrated_threshold_is_the_cut_off(index, tiny_encoder, ce_path, tmp_p
     model = tmp_path / "ce"
     shutil.copytree(ce_path, model)
     reranker = CrossEncoderReranker.load(str(model), device="cpu")
-    scores = [h.score for h in Searcher(index, tiny_encoder, reranker=reranker).query("jazz music", k=10, candidates=20)]
+    plain = Searcher(index, tiny_encoder, reranker=reranker)
+    scores = [h.score for h in plain.query("jazz music", k=10, candidates=20)]
     threshold = (scores[3] + scores[4]) / 2
     (model / "calibration.json").write_text(json.dumps(
         {"threshold": threshold, "metric": "f1", "thresholds": {"f1": threshold}, "epoch": 1, "activation": "sigmoid"}
@@ -154,7 +155,8 @@ def test_cli_text_cut_off_and_errors(saved_index, ce_path, capsys):
     assert search_main(["--index", str(saved_index), "--reranker", str(ce_path), "-k", "3", "jazz"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and "(stage 1: #" in out[0]
-    assert search_main(["--index", str(saved_index), "--reranker", str(ce_path), "--min-score", "calibrated", "jazz"]) == 2
+    calibrated = ["--index", str(saved_index), "--reranker", str(ce_path), "--min-score", "calibrated", "jazz"]
+    assert search_main(calibrated) == 2
     assert "no calibrated threshold" in capsys.readouterr().err
     assert search_main(["--index", str(saved_index), "--reranker", "no-such-org/reranker", "jazz"]) == 2
     assert "cannot load cross-encoder" in capsys.readouterr().err

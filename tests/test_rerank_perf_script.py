@@ -1,0 +1,27 @@
+"""The stage-2 speed benchmark runs end to end on a tiny model and writes its results (not timed)."""
+
+from __future__ import annotations
+
+import json
+
+from rerank import random_cross_encoder
+
+
+def test_perf_rerank_writes_results(shared_dir, tokenizer_dir, tmp_path, capsys):
+    from benchmarks.perf_rerank import main
+
+    model = random_cross_encoder(tokenizer_dir, tmp_path / "ce", max_length=64, init_std=0.3)
+    out = tmp_path / "out"
+    rc = main(["--model", str(model), "--queries", "2", "--candidates", "6", "--chunk", "1", "--latency-depths", "3,6",
+               "--latency-queries", "1", "--docs", "400", "--peak-size", "256", "--out", str(out)])
+    assert rc == 0
+    result = json.loads((out / "results.json").read_text())
+    methods = result["throughput"]["methods"]
+    assert set(methods) == {"naive", "fp32", "int8"} and result["throughput"]["pairs"] == 12
+    assert methods["fp32"]["max_abs_diff"] <= 1e-4  # the same scores as the naive loop
+    assert methods["naive"]["speedup"] == 1.0 and all(m["pairs_per_s"] > 0 for m in methods.values())
+    assert set(result["latency"]) == {"3", "6"} and len(result["peaks"]) >= 2
+    assert 0 <= result["quality"]["int8_vs_fp32"]["top10_overlap"] <= 1
+    report = (out / "report.md").read_text()
+    assert "| fp32 |" in report and "python -m benchmarks.perf_rerank --model" in report
+    assert "Stage-2 reranking speed" in capsys.readouterr().out
