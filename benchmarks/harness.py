@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks.config import STAGES, BenchmarkConfig, Reference
 from benchmarks.latency import Latency, sample_ids, time_calls
 
-__all__ = ["BenchmarkResult", "check_references", "default_out_dir", "run_benchmark"]
+__all__ = ["BenchmarkResult", "check_references", "default_out_dir", "run_benchmark", "train_test_overlap"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,26 @@ class _Clock:
         self.seconds[name] = round(time.perf_counter() - start, 3)
         self.log(f"[benchmarks] {name}: {self.seconds[name]:.1f} s")
         return out
+
+
+def train_test_overlap(dataset: Any) -> str | None:
+    """A note when the train split judges documents the test queries need (models trained on it profit).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> train_test_overlap(NS(train_qrels={"t": {"d1": 1}}, qrels={"a": {"d1": 1}, "b": {"d2": 1}}))
+        '1 of 2 test queries have a relevant document that the train split also judges relevant: models trained on it are not zero-shot here'
+    """
+    train = {d for docs in (dataset.train_qrels or {}).values() for d, rel in docs.items() if rel > 0}
+    if not train:
+        return None
+    hit = sum(1 for docs in dataset.qrels.values() if any(rel > 0 and d in train for d, rel in docs.items()))
+    if not hit:
+        return None
+    return (
+        f"{hit} of {len(dataset.qrels)} test queries have a relevant document that the train split also judges "
+        "relevant: models trained on it are not zero-shot here"
+    )
 
 
 def _bulk(encoder: Any, batch_size: int) -> Any:
@@ -248,11 +268,16 @@ def run_benchmark(
     sig_metrics = [m for m in ("ndcg@10", "mrr@10", "recall@100") if m in metrics]
     significance = compare_stages(qrels, stage_runs, sig_metrics, level, config.stat_test, config.max_p)
     model_info = models.to_dict()
+    notes = list(dataset.notes)
+    if "scratch" in models.origin.values() and models.recipe.get("labels") != "none (corpus only)":
+        overlap = train_test_overlap(dataset)
+        if overlap:
+            notes.append(overlap)
     result = {
         "dataset": dataset.name,
         "split": dataset.split,
         "source": dataset.source,
-        "notes": list(dataset.notes),
+        "notes": notes,
         "documents": len(corpus),
         "queries": len(queries),
         "judgements": sum(len(v) for v in qrels.values()),

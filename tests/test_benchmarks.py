@@ -322,3 +322,8 @@ def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["origin"] == {"encoder": "scratch"} and metrics["models"]["train_seconds"]["total"] == 2.0
     assert "trained here from scratch" in (out / "report.md").read_text()
+    # toy test query q4 judges d9, which the train split also judges: said in the notes
+    assert metrics["notes"] == [
+        "1 of 5 test queries have a relevant document that the train split also judges relevant: "
+        "models trained on it are not zero-shot here"
+    ]
