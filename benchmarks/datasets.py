@@ -12,7 +12,6 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from indexes import Document, read_corpus
 from benchmarks.hub import hub_reachable
@@ -120,36 +119,36 @@ def load_beir(folder: str | Path, split: str = "test", name: str | None = None, 
     )
 
 
-def _hf_load(*args: Any, **kwargs: Any) -> Any:
-    import datasets
+def load_beir_hub(name: str, split: str = "test", cache_dir: str | Path | None = None) -> Dataset:
+    """Download a BEIR collection's files from the hub (``BeIR/<name>``, ``BeIR/<name>-qrels``).
 
-    return datasets.load_dataset(*args, **kwargs)
+    The files are unpacked once into a BEIR folder under `cache_dir` (default
+    ``~/.cache/twostage/beir/<name>``) and read from there like any local copy.
+    """
+    import gzip
+    import shutil
 
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
-def load_beir_hub(name: str, split: str = "test") -> Dataset:
-    """Download a BEIR collection through `datasets` (``BeIR/<name>`` and ``BeIR/<name>-qrels``)."""
     corpus_id, qrels_id = HUB_BEIR[name]
-    corpus = read_corpus(_hf_load(corpus_id, "corpus", split="corpus"))
-    queries = {str(row["_id"]): row["text"] for row in _hf_load(corpus_id, "queries", split="queries")}
-
-    def qrels_of(part: str) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for row in _hf_load(qrels_id, split=part):
-            out.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = int(row["score"])
-        return out
-
-    qrels = qrels_of(split)
-    train_qrels = qrels_of("train") if split != "train" else None
-    return Dataset(
-        name=name,
-        corpus=corpus,
-        queries=_judged(queries, qrels, qrels_id),
-        qrels=qrels,
-        split=split,
-        source=f"hub:{corpus_id}",
-        train_queries=_judged(queries, train_qrels, qrels_id) if train_qrels else None,
-        train_qrels=train_qrels,
-    )
+    folder = Path(cache_dir or Path.home() / ".cache" / "twostage" / "beir") / name
+    if not (_is_beir(folder) and (folder / "corpus.jsonl").exists()):
+        tmp = folder.with_name(f".{name}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "qrels").mkdir(parents=True)
+        for remote, local in (("corpus.jsonl.gz", "corpus.jsonl"), ("queries.jsonl.gz", "queries.jsonl")):
+            with gzip.open(hf_hub_download(corpus_id, remote, repo_type="dataset"), "rb") as src:
+                with open(tmp / local, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        for part in ("train", "dev", "test"):
+            try:
+                shutil.copy(hf_hub_download(qrels_id, f"{part}.tsv", repo_type="dataset"), tmp / "qrels" / f"{part}.tsv")
+            except EntryNotFoundError:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    return replace(load_beir(folder, split, name=name), source=f"hub:{corpus_id} (unpacked in {folder})")
 
 
 def _is_beir(folder: Path) -> bool:
@@ -206,7 +205,7 @@ def load_dataset(
         raise DatasetNotFoundError(
             f"dataset {name!r} not found. Looked at: {'; '.join(looked)}. Provide it as a BEIR folder "
             f"(corpus.jsonl, queries.jsonl, qrels/{split}.tsv) at {data_dir / name} or pass its path, or set "
-            "--data-dir (default: $TWOSTAGE_DATA_DIR or ./data) to the folder holding it; online, scifact and "
-            "msmarco download through `datasets`/`ir_datasets`."
+            "--data-dir (default: $TWOSTAGE_DATA_DIR or ./data) to the folder holding it; online, scifact downloads "
+            "from the hub (BeIR/scifact) and msmarco through ir_datasets or datasets."
         )
     return sample_queries(dataset, max_queries, seed)

@@ -131,3 +131,34 @@ def test_shared_collections_have_the_published_counts(shared_dir):
     assert len(scifact.train_queries) == 809
     dl19 = load_dataset("msmarco", data)
     assert (len(dl19.corpus), len(dl19.queries), dl19.relevance_level) == (5000, 43, 2)
+
+
+def test_scifact_online_unpacks_the_hub_files_into_a_beir_folder(tmp_path, monkeypatch):
+    """The hub loader against a stand-in for huggingface_hub's downloader (the network is not here)."""
+    import gzip
+
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    source = make_beir(tmp_path / "src")
+    served = {}
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        served["BeIR/scifact", name + ".gz"] = tmp_path / (name + ".gz")
+        with open(source / name, "rb") as src, gzip.open(served["BeIR/scifact", name + ".gz"], "wb") as dst:
+            dst.write(src.read())
+    for part in ("train", "test"):
+        served["BeIR/scifact-qrels", f"{part}.tsv"] = source / "qrels" / f"{part}.tsv"
+
+    def fake_download(repo_id, filename, repo_type=None):
+        assert repo_type == "dataset"
+        if (repo_id, filename) not in served:
+            raise EntryNotFoundError(f"{repo_id}/{filename}")
+        return str(served[repo_id, filename])
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ds = load_dataset("scifact", tmp_path / "no-local-copy", online=True)
+    folder = tmp_path / "home" / ".cache" / "twostage" / "beir" / "scifact"
+    assert ds.source.startswith("hub:BeIR/scifact") and (folder / "corpus.jsonl").exists()
+    assert len(ds.corpus) == 12 and len(ds.queries) == 3 and len(ds.train_qrels) == 2
+    assert not (folder / "qrels" / "dev.tsv").exists()
