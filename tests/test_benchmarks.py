@@ -327,3 +327,19 @@ def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny
         "1 of 5 test queries have a relevant document that the train split also judges relevant: "
         "models trained on it are not zero-shot here"
     ]
+
+
+def test_hub_checks_answer_at_once_offline(monkeypatch):
+    import time
+
+    from benchmarks.hub import cached_model_path, hub_offline, hub_reachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    assert hub_offline() and not hub_reachable()
+    assert cached_model_path("no-such-org/no-such-model") is None
+    assert time.perf_counter() - start < 1.0
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    assert not hub_offline()
