@@ -84,6 +84,20 @@ def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, texts: dict
     return out
 
 
+def _fused(first: dict, second: dict) -> dict:
+    """Diagnostic only (not what the Searcher does): per-query z-scored stage-1 + stage-2 scores, weight 1."""
+    import numpy as np
+
+    out = {}
+    for qid, hits in first.items():
+        ids = list(hits)
+        a = np.array([hits[d] for d in ids])
+        b = np.array([second[qid][d] for d in ids])
+        z = lambda x: (x - x.mean()) / (x.std() + 1e-9)  # noqa: E731
+        out[qid] = dict(zip(ids, (z(a) + z(b)).tolist()))
+    return out
+
+
 def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Train (or reuse) both stages for one regime and score every stage."""
     from benchmarks.bm25 import BM25Retriever
@@ -122,7 +136,7 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     subsets: dict[str, set[str] | None] = {"all": None}
     if train_split is not None:
         subsets["unseen"] = unseen_subset(qrels, {q: dict(v) for q, v in train_split.qrels.items()})
-    stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked}
+    stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked, "diag_fused": _fused(dense, reranked)}
     metrics = {
         subset: {"queries": len(set(qrels) if ids_ is None else ids_ & set(qrels)),
                  **{stage: _ndcg(qrels, run, ids_) for stage, run in stages.items()}}
@@ -153,8 +167,8 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
 
 def _summary(out_dir: Path) -> str:
     lines = [
-        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 | stage-1 train s | stage-2 train s | total train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 | (diag: z-fused 1+2) | stage-1 train s | stage-2 train s | total train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(out_dir.glob("*.json")):
         if path.name.count("-history") or path.name.endswith("calibration.json"):
@@ -166,7 +180,8 @@ def _summary(out_dir: Path) -> str:
         for subset, m in r["metrics"].items():
             lines.append(
                 f"| {r['regime']} | {r['variant']} | {subset} | {m['queries']} | {m['bm25']['ndcg@10']:.3f} | "
-                f"{m['stage1_dense']['ndcg@10']:.3f} | {m['stage2_rerank']['ndcg@10']:.3f} | {ts.get('stage1', 0):.0f} | "
+                f"{m['stage1_dense']['ndcg@10']:.3f} | {m['stage2_rerank']['ndcg@10']:.3f} | "
+                f"{m.get('diag_fused', {}).get('ndcg@10', float('nan')):.3f} | {ts.get('stage1', 0):.0f} | "
                 f"{ts.get('stage2', 0):.0f} | {ts.get('total', 0):.0f} |"
             )
     text = "# From-scratch quality (nDCG@10)\n\n" + "\n".join(lines) + "\n"
