@@ -58,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk", type=int, default=4, help="queries per reranker call in the throughput run")
     parser.add_argument("--latency-depths", default="10,20,50,100", help="candidates per query for latency")
     parser.add_argument("--latency-queries", type=int, default=3, help="queries timed per depth (default 3)")
-    parser.add_argument("--max-tokens", type=int, default=8192, help="the reranker's token budget per batch")
+    parser.add_argument("--max-tokens", type=int, default=None, help="the reranker's token budget per batch")
     parser.add_argument("--workers", type=int, default=None, help="the reranker's worker threads (default: torch's)")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant")
+    parser.add_argument(
+        "--extra-budgets", default="", help="also time fp32 at these max_tokens (comma-separated) in the same run"
+    )
     parser.add_argument("--quality-model", type=Path, help="a trained cross-encoder for the int8 nDCG check")
     parser.add_argument("--quality-queries", type=int, default=0, help="test queries for --quality-model (0: all)")
     parser.add_argument("--model", type=Path, help="a saved cross-encoder to time (default: build the MiniLM shape)")
@@ -305,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rerankers = {"fp32": CrossEncoderReranker.load(str(model_path), **options)}
     if not args.no_int8:
         rerankers["int8"] = CrossEncoderReranker.load(str(model_path), int8=True, **options)
+    for budget in [int(b) for b in args.extra_budgets.split(",") if b]:
+        rerankers[f"fp32 max_tokens={budget}"] = CrossEncoderReranker.load(
+            str(model_path), **{**options, "max_tokens": budget}
+        )
 
     test = sample_queries(dataset, None if args.all else args.queries, seed=args.seed)
     qids = sorted(test.queries)
@@ -321,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = _throughput(model, rerankers, qids, test.queries, through, args.chunk, args.peak_size)
     peaks += raw["peaks"]
     latency_qids = qids[: args.latency_queries]
-    latency = _latency(model, rerankers, latency_qids, test.queries, cands, depths)
+    main_methods = {k: v for k, v in rerankers.items() if k in ("fp32", "int8")}
+    latency = _latency(model, main_methods, latency_qids, test.queries, cands, depths)
     peaks.append(_peak(args.peak_size))
     peak = max(peaks)
     pairs = len(flat_q)

@@ -73,7 +73,9 @@ class CrossEncoderReranker:
         model: a loaded ``sentence_transformers.CrossEncoder`` with one or two labels.
         name: the hub name or path it was loaded from.
         max_length: tokens per pair (query and passage); default the model's own maximum.
-        max_tokens: token budget of one batch (memory and speed; 8192 suits a CPU).
+        max_tokens: token budget of one batch. Default: 2048 for the packed forward on a CPU (the
+            workers' activations then stay in cache; ``benchmarks/perf_rerank.py --extra-budgets 8192``
+            compares), 8192 for padded batches on a CPU, 32768 on a GPU.
         workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
             number of torch threads); 1 runs batches one after another with all torch threads.
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate).
@@ -96,7 +98,7 @@ class CrossEncoderReranker:
         model: Any,
         name: str,
         max_length: int | None = None,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         workers: int | None = None,
         int8: bool = False,
         packed: bool | None = None,
@@ -111,9 +113,6 @@ class CrossEncoderReranker:
         model.activation_fn = torch.nn.Sigmoid() if self._activation == "sigmoid" else torch.nn.Softmax(dim=-1)
         self.tokenizer = model.tokenizer
         self.max_length = self._resolve_max_length(max_length)
-        self.max_tokens = int(max_tokens)
-        if self.max_tokens < self.max_length:
-            raise ValueError(f"max_tokens ({max_tokens}) must hold at least one pair of max_length {self.max_length}")
         on_cpu = model.device.type == "cpu"
         hf_model = getattr(model, "model", None)
         if packed is None:
@@ -131,6 +130,11 @@ class CrossEncoderReranker:
         self.workers = max(1, int(workers if workers is not None else (torch.get_num_threads() if on_cpu else 1)))
         if self.packed is None:
             self.workers = 1  # the padded forward uses torch's own intra-op threads
+        if max_tokens is None:
+            max_tokens = max(self.max_length, 2048 if self.packed is not None else 8192 if on_cpu else 32768)
+        self.max_tokens = int(max_tokens)
+        if self.max_tokens < self.max_length:
+            raise ValueError(f"max_tokens ({max_tokens}) must hold at least one pair of max_length {self.max_length}")
         self.calibration = calibration
         if calibration and calibration.get("activation") not in (None, self._activation):
             raise ValueError(
@@ -149,7 +153,7 @@ class CrossEncoderReranker:
         model: str,
         device: str | None = None,
         max_length: int | None = None,
-        max_tokens: int = 8192,
+        max_tokens: int | None = None,
         workers: int | None = None,
         int8: bool = False,
         packed: bool | None = None,
@@ -199,6 +203,7 @@ class CrossEncoderReranker:
             "packed": self.packed is not None,
             "int8": self.int8,
             "workers": self.workers,
+            "max_tokens": self.max_tokens,
         }
 
     # -- scoring -------------------------------------------------------------------------------
