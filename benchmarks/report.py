@@ -27,16 +27,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def significance_marks(stages: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
     """``{(stage, metric): "ᵃᶜ"}``: the letters of the stages this one is significantly better than."""
     letters = {s: chr(ord("a") + i) for i, s in enumerate(stages)}
-    marks: dict[tuple[str, str], str] = {}
+    beaten: dict[tuple[str, str], set[str]] = {}
     for row in pairs:
         if not row["significant"] or row["better"] is None:
             continue
         winner = row["better"]
         loser = row["b"] if winner == row["a"] else row["a"]
         if winner in letters and loser in letters:
-            key = (winner, row["metric"])
-            marks[key] = "".join(sorted(marks.get(key, "") + _SUPERSCRIPT[letters[loser]]))
-    return marks
+            beaten.setdefault((winner, row["metric"]), set()).add(letters[loser])
+    return {key: "".join(_SUPERSCRIPT[c] for c in sorted(found)) for key, found in beaten.items()}
 
 
 def stage_table(result: Mapping[str, Any]) -> str:
@@ -77,10 +76,12 @@ def _models(result: Mapping[str, Any]) -> list[str]:
     if "scratch" in models.get("origin", {}).values():
         recipe = models.get("recipe", {})
         when = "reused from the cache; when trained it took" if recipe.get("cached") else "trained in this run in"
+        labels = recipe.get("labels", "?")
+        if labels.startswith("train"):
+            labels += " (never the test split)"
         lines.append(
             "- trained here from scratch (random init, no pretrained weights) by `rerank.recipe.scratch_models`, "
-            f"budget `{recipe.get('budget', {}).get('name', '?')}`, labels: {recipe.get('labels', '?')} (never the "
-            f"test split); {when} (s): "
+            f"budget `{recipe.get('budget', {}).get('name', '?')}`, labels: {labels}; {when} (s): "
             + ", ".join(f"{k} {v:.0f}" for k, v in models.get("train_seconds", {}).items())
         )
     return lines or ["- none (BM25 only)"]

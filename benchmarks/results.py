@@ -66,7 +66,7 @@ def write_results(
         plots.append(plot_stages(result["stages"], out / "stages.png", title=f"{result['dataset']}: stages").name)
     if result["sweep"]:
         refs = [
-            {"label": f"{s} alone", "ndcg@10": result["stages"][s]["ndcg@10"], **result["latency"][s]}
+            {"label": s if s == "hybrid" else f"{s} alone", "ndcg@10": result["stages"][s]["ndcg@10"], **result["latency"][s]}
             for s in ("dense", "bm25", "hybrid")
             if s in result["stages"] and s in result["latency"] and "ndcg@10" in result["stages"][s]
         ]

@@ -343,3 +343,26 @@ def test_hub_checks_answer_at_once_offline(monkeypatch):
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     assert not hub_offline()
+
+
+def test_report_marks_each_stage_with_the_letters_it_beats_in_order():
+    from benchmarks.report import significance_marks, stage_table
+
+    pairs = [
+        {"a": "bm25", "b": "dense", "metric": "ndcg@10", "significant": True, "better": "dense"},
+        {"a": "dense", "b": "hybrid", "metric": "ndcg@10", "significant": True, "better": "dense"},
+        {"a": "bm25", "b": "hybrid", "metric": "ndcg@10", "significant": False, "better": "hybrid"},
+        {"a": "bm25", "b": "dense", "metric": "mrr@10", "significant": True, "better": None},
+    ]
+    stages = ["bm25", "dense", "hybrid"]
+    assert significance_marks(stages, pairs) == {("dense", "ndcg@10"): "ᵃᶜ"}
+    result = {
+        "stages": {s: {"ndcg@10": v, "mrr@10": 0.5} for s, v in zip(stages, (0.6, 0.8, 0.7))},
+        "metrics": ["ndcg@10", "mrr@10"],
+        "significance": {"pairs": pairs},
+        "latency": {"dense": {"p50_ms": 8.04, "p95_ms": 12.0, "qps": 111.2}},
+    }
+    table = stage_table(result).splitlines()
+    assert table[0] == "|  | stage | nDCG@10 | MRR@10 | p50 ms | p95 ms | q/s |"
+    assert table[3] == "| b | dense | 0.8000ᵃᶜ | 0.5000 | 8.0 | 12.0 | 111.2 |"
+    assert table[2] == "| a | bm25 | 0.6000 | 0.5000 | - | - | - |"
