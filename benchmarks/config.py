@@ -113,7 +113,6 @@ class BenchmarkConfig:
     pool_size: int = 100_000
     seed: int = 0
     batch_size: int = 128
-    rerank_batch_size: int = 32
     device: str | None = None
     threads: int | None = None
     stat_test: str = "student"
