@@ -7,6 +7,8 @@ serves searches. k above the GPU limit (2048) is answered from the CPU copy.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
@@ -15,6 +17,10 @@ import numpy as np
 __all__ = ["GPU_MAX_K", "METRICS", "VectorIndex", "gpu_count"]
 
 GPU_MAX_K = 2048
+# Up to this many queries, a CPU search runs on one OpenMP thread: for a single query FAISS's
+# thread start-up costs more than it saves (benchmarks/perf_stage1.py measured a 1M-vector flat
+# search at 60 ms p50 on one thread against 304 ms with the default threads on a busy 2-core machine).
+SMALL_SEARCH = 4
 METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
 
 
@@ -22,6 +28,17 @@ def gpu_count() -> int:
     """GPUs FAISS can use (0 with faiss-cpu)."""
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
+
+
+@contextmanager
+def _one_omp_thread() -> Iterator[None]:
+    """One OpenMP thread for the calling thread only (OpenMP's thread count is a per-thread setting)."""
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -138,7 +155,12 @@ class VectorIndex:
             if k == 0:
                 empty = np.zeros((len(queries), 0))
                 return empty.astype(np.float32), empty.astype(np.int64)
-            scores, ids = self._searcher(k).search(queries, k)
+            searcher = self._searcher(k)
+            if searcher is self._cpu and len(queries) <= SMALL_SEARCH:
+                with _one_omp_thread():
+                    scores, ids = searcher.search(queries, k)
+            else:
+                scores, ids = searcher.search(queries, k)
         if self.metric == "l2":
             scores = -scores
         return scores, ids
