@@ -106,4 +106,5 @@ def test_notebook_runs_on_scifact(shared_dir, tokenizer_dir, static_encoder_path
     assert tables["cutoff_at_threshold"] is None  # a random-weight reranker has no calibration
     assert any(r["pareto"] for r in tables["pareto"])
     closing = nb.cells[-1].outputs[0]["data"]["text/markdown"]
+    print(closing)  # what each figure shows for this run (visible with pytest -s)
     assert "Stage-1 recall@k" in closing and "Pareto front" in closing and "wins" in closing
