@@ -20,7 +20,7 @@ __all__ = ["Encoder", "ModelLoadError", "document_text", "plan_batches"]
 PROBE_TEXT = "the quick brown fox checks which encoder built this index"
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
 # Measured on a 2-core machine with a MiniLM-L6-shaped model (benchmarks/perf_stage1.py).
-_TOKEN_BUDGET = 4096
+_TOKEN_BUDGET = 2048
 _SMALL_BATCH_TOKENS = 128
 
 
