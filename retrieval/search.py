@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
     parser.add_argument("--encoder", default=None, help="query encoder; default: the one in the manifest")
     parser.add_argument("--reranker", default=None, help="cross-encoder (hub name or local path) for stage 2")
-    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth the reranker rescores (default 100)")
+    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth to rerank (default 100)")
     parser.add_argument(
         "--min-score",
         type=_min_score,
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             reranker = load_reranker(args.reranker, **({"int8": True} if args.int8 else {}))
         searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker, candidates=args.candidates)
-        hits = searcher.query(args.query, k=args.k, candidates=args.candidates, min_score=args.min_score)
+        hits = searcher.query(args.query, k=args.k, min_score=args.min_score)
     except (IndexFormatError, EncoderMismatchError, ModelLoadError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
