@@ -34,22 +34,18 @@ REGIMES = {
 
 
 def _variants() -> dict[str, Any]:
-    from rerank.recipe import DEFAULT
+    from rerank.recipe import BERT_RERANKER, DEFAULT
 
     ce = DEFAULT.cross_encoder
     return {
         "default": DEFAULT,
+        "bert-reranker": BERT_RERANKER,
+        "frozen-vectors": replace(DEFAULT, name="frozen-vectors", cross_encoder=replace(ce, train_embeddings=False)),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
-        "ce-4layer": replace(
-            DEFAULT, name="ce-4layer",
-            cross_encoder=replace(ce, shape={"num_hidden_layers": 4, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512}),
-        ),
-        "ce-3ep": replace(DEFAULT, name="ce-3ep", cross_encoder=replace(ce, epochs=3)),
-        "ce-hard": replace(DEFAULT, name="ce-hard", cross_encoder=replace(ce, hard_first=True, skip_top=3)),
     }
 
 
-VARIANTS = ("default", "no-init", "ce-4layer", "ce-3ep", "ce-hard")
+VARIANTS = ("default", "bert-reranker", "frozen-vectors", "no-init")
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:
@@ -68,34 +64,27 @@ def _ndcg(qrels: dict, run: dict, qids: set[str] | None = None) -> dict[str, flo
     return {k: round(float(v), 4) for k, v in scores.items()}
 
 
-def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, texts: dict[str, str]) -> dict:
-    from sentence_transformers import CrossEncoder
+def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[str, Any]) -> tuple[dict, dict]:
+    """The reranker's scores of each query's stage-1 list: as the Searcher uses them, and without the stage-1 weight."""
+    from benchmarks.stages import in_order
+    from rerank import CrossEncoderReranker
+    from retrieval.types import Hit
 
-    model = CrossEncoder(str(reranker_path), device="cpu")
-    pairs, keys = [], []
-    for qid, hits in run.items():
-        for doc_id in hits:
-            pairs.append((queries[qid], texts[doc_id]))
-            keys.append((qid, doc_id))
-    scores = model.predict(pairs, batch_size=64, show_progress_bar=True, convert_to_numpy=True)
-    out: dict[str, dict[str, float]] = {}
-    for (qid, doc_id), s in zip(keys, scores.reshape(len(keys), -1)[:, -1]):
-        out.setdefault(qid, {})[doc_id] = float(s)
-    return out
+    reranker = CrossEncoderReranker.load(str(reranker_path), show_progress=True)
+    qids = list(run)
+    lists = [
+        [Hit(d, s, i, docs[d].title, docs[d].text, stage1_score=s, stage1_rank=i) for i, (d, s) in enumerate(run[q].items(), 1)]
+        for q in qids
+    ]
+    texts = [queries[q] for q in qids]
+    fused = reranker.score(texts, lists)
+    weight, reranker.stage1_weight = reranker.stage1_weight, 0.0
+    alone = reranker.score(texts, lists) if weight else fused
 
+    def as_run(scores: list) -> dict:
+        return {q: in_order(sorted(zip(run[q], row.tolist()), key=lambda x: -x[1])) for q, row in zip(qids, scores)}
 
-def _fused(first: dict, second: dict) -> dict:
-    """Diagnostic only (not what the Searcher does): per-query z-scored stage-1 + stage-2 scores, weight 1."""
-    import numpy as np
-
-    out = {}
-    for qid, hits in first.items():
-        ids = list(hits)
-        a = np.array([hits[d] for d in ids])
-        b = np.array([second[qid][d] for d in ids])
-        z = lambda x: (x - x.mean()) / (x.std() + 1e-9)  # noqa: E731
-        out[qid] = dict(zip(ids, (z(a) + z(b)).tolist()))
-    return out
+    return as_run(fused), as_run(alone)
 
 
 def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0) -> dict[str, Any]:
@@ -103,7 +92,7 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     from benchmarks.bm25 import BM25Retriever
     from benchmarks.datasets import load_beir
     from rerank.recipe import scratch_models
-    from retrieval import Encoder, build_index, document_text
+    from retrieval import Encoder, build_index
     from retrieval.train import BULK_ENCODING
 
     name, with_labels = REGIMES[regime]
@@ -120,7 +109,6 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
 
     queries = dict(ds.queries)
     qrels = {q: dict(v) for q, v in ds.qrels.items()}
-    texts = {d.doc_id: document_text(d) for d in ds.corpus}
     t = time.perf_counter()
     bm25 = BM25Retriever(ds.corpus).search(queries, k=100)
     encoder = Encoder.load(str(made.encoder_path), device="cpu", batch_size=128, **BULK_ENCODING)
@@ -130,13 +118,13 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     dense = {q: {d.doc_id: s for d, s in hits} for q, hits in zip(ids, found)}
     stage1_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    reranked = _rerank(made.reranker_path, queries, dense, texts)
+    reranked, alone = _rerank(made.reranker_path, queries, dense, {d.doc_id: d for d in ds.corpus})
     rerank_seconds = time.perf_counter() - t
 
     subsets: dict[str, set[str] | None] = {"all": None}
     if train_split is not None:
         subsets["unseen"] = unseen_subset(qrels, {q: dict(v) for q, v in train_split.qrels.items()})
-    stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked, "diag_fused": _fused(dense, reranked)}
+    stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked, "stage2_alone": alone}
     metrics = {
         subset: {"queries": len(set(qrels) if ids_ is None else ids_ & set(qrels)),
                  **{stage: _ndcg(qrels, run, ids_) for stage, run in stages.items()}}
@@ -167,8 +155,8 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
 
 def _summary(out_dir: Path) -> str:
     lines = [
-        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 | (diag: z-fused 1+2) | stage-1 train s | stage-2 train s | total train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 (Searcher) | stage 2 gain | cross-encoder alone | stage-1 train s | stage-2 train s | total train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(out_dir.glob("*.json")):
         if path.name.count("-history") or path.name.endswith("calibration.json"):
@@ -181,7 +169,8 @@ def _summary(out_dir: Path) -> str:
             lines.append(
                 f"| {r['regime']} | {r['variant']} | {subset} | {m['queries']} | {m['bm25']['ndcg@10']:.3f} | "
                 f"{m['stage1_dense']['ndcg@10']:.3f} | {m['stage2_rerank']['ndcg@10']:.3f} | "
-                f"{m.get('diag_fused', {}).get('ndcg@10', float('nan')):.3f} | {ts.get('stage1', 0):.0f} | "
+                f"{m['stage2_rerank']['ndcg@10'] - m['stage1_dense']['ndcg@10']:+.3f} | "
+                f"{m.get('stage2_alone', {}).get('ndcg@10', float('nan')):.3f} | {ts.get('stage1', 0):.0f} | "
                 f"{ts.get('stage2', 0):.0f} | {ts.get('total', 0):.0f} |"
             )
     text = "# From-scratch quality (nDCG@10)\n\n" + "\n".join(lines) + "\n"

@@ -142,6 +142,10 @@ class CrossEncoderReranker:
                 f"model's {self.num_labels} label(s) are read with {self._activation}; recalibrate the model"
             )
         self.threshold: float | None = float(calibration["threshold"]) if calibration else None
+        # Chosen on held-out training queries (rerank.fusion); 0 scores the pairs alone.
+        self.stage1_weight = float((calibration or {}).get("stage1_weight", 0.0) or 0.0)
+        self.stage1_mean = float((calibration or {}).get("stage1_mean", 0.0))
+        self.stage1_std = float((calibration or {}).get("stage1_std", 1.0))
         self.show_progress = show_progress
         self.last_stats: RerankStats | None = None
         self._lock = threading.Lock()  # tokenizer and thread settings are not safe to share
@@ -200,6 +204,7 @@ class CrossEncoderReranker:
             "num_labels": self.num_labels,
             "max_length": self.max_length,
             "threshold": self.threshold,
+            "stage1_weight": self.stage1_weight,
             "packed": self.packed is not None,
             "int8": self.int8,
             "workers": self.workers,
@@ -209,19 +214,39 @@ class CrossEncoderReranker:
     # -- scoring -------------------------------------------------------------------------------
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
-        """Probabilities for each query's candidates, all pairs of all queries in one pass."""
+        """Probabilities for each query's candidates, all pairs of all queries in one pass.
+
+        When the model's calibration has a `stage1_weight` w > 0, each logit gets ``w * z`` added
+        before the activation, z being the candidate's stage-1 score standardised with the
+        calibrated `stage1_mean` and `stage1_std` (`rerank.fusion`); the calibrated threshold was
+        fitted on those fused probabilities.
+        """
+        from rerank.fusion import fuse_stage1
+
         if isinstance(queries, str):
             raise TypeError("score takes a list of queries (one per candidate list)")
         if len(queries) != len(candidates):
             raise ValueError(f"{len(queries)} queries but {len(candidates)} candidate lists; pass one list per query")
         flat_q = [q for q, hits in zip(queries, candidates) for _ in hits]
         flat_p = [document_text(h) for hits in candidates for h in hits]
-        scores = self.outputs_for(flat_q, flat_p).scores
+        logits = self._logits(flat_q, flat_p)
         bounds = np.cumsum([0] + [len(hits) for hits in candidates])
-        return [scores[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        lists = [logits[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        if self.stage1_weight:
+            missing = [i for i, hits in enumerate(candidates) if any(h.stage1_score is None for h in hits)]
+            if missing:
+                raise ValueError(
+                    f"{self.name} adds stage-1 evidence (stage1_weight {self.stage1_weight:g} in calibration.json), "
+                    f"but candidate list {missing[0]} has hits without stage1_score; pass stage 1's hits"
+                )
+            lists = [
+                fuse_stage1(row, [h.stage1_score for h in hits], self.stage1_weight, self.stage1_mean, self.stage1_std)
+                for row, hits in zip(lists, candidates)
+            ]
+        return [scores_from_logits(row, self.activation).scores for row in lists]
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Ranking scores (probability of relevance) of (query, passage) pairs, float32."""
+        """Ranking scores (probability of relevance) of (query, passage) pairs alone, float32 (no stage-1 weight)."""
         return self.outputs(pairs).scores
 
     def outputs(self, pairs: Sequence[tuple[str, str]]) -> PairScores:

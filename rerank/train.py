@@ -1,15 +1,21 @@
 """Train a stage-2 cross-encoder on (query, passage, label) rows whose negatives are stage-1 candidates.
 
 `CrossEncoderTrainer` with `BinaryCrossEntropyLoss` (BCEWithLogitsLoss; one logit) or
-`CrossEntropyLoss` (two logits, softmax). A `ThresholdEvaluator` scores a validation split carved
-from the training queries at every evaluation (loss, AP, accuracy, F1, F-beta, MCC, each at its best
-threshold); the epoch with the best AP is kept, and its thresholds are saved beside the model in
-``calibration.json``. The whole history goes to ``history.csv``/``history.json``/``history.png``.
+`CrossEntropyLoss` (two logits, softmax), on any model or from scratch: a BERT classifier, or the
+K-NRM interaction model of `rerank.kernel_model` (what the offline recipe uses). With
+``fuse_stage1`` the stage-1 score's weight is then chosen on the validation queries' whole
+candidate lists (`rerank.fusion`) and saved with the thresholds.
+
+A `ThresholdEvaluator` scores a validation split carved from the training queries at every
+evaluation (loss, AP, accuracy, F1, F-beta, MCC, each at its best threshold); the epoch with the
+best AP is kept, and its thresholds are saved beside the model in ``calibration.json``. The whole history goes to ``history.csv``/``history.json``/``history.png``.
 
 CLI (the stage-1 model supplies the candidates; the test split is never read):
     python -m rerank.train --data ../shared/datasets/scifact --encoder models/st --out models/ce \
         --tokenizer ../shared/tokenizers/bert-uncased-wordpiece
     python -m rerank.train --data corpus_dir --encoder models/st --no-labels --out models/ce ...
+    python -m rerank.train --data ... --encoder models/st --architecture kernel --init-embeddings models/st \
+        --tokenizer models/st-tokenizer --fuse-stage1 --out models/knrm
 """
 
 from __future__ import annotations
@@ -18,15 +24,24 @@ import argparse
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rerank.train_config import CrossEncoderConfig
-from rerank.train_data import Example
+from rerank.train_data import CandidateList, Example
 
-__all__ = ["CrossEncoderResult", "main", "stage2_examples", "train_cross_encoder"]
+__all__ = ["CrossEncoderResult", "Stage2Data", "main", "stage2_examples", "train_cross_encoder"]
+
+
+@dataclass(frozen=True)
+class Stage2Data:
+    """Training rows, validation rows (whole queries held out) and those queries' full candidate lists."""
+
+    train: list[Example]
+    validation: list[Example]
+    validation_lists: list[CandidateList]
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ def train_cross_encoder(
     out_dir: str | Path,
     config: CrossEncoderConfig = CrossEncoderConfig(),
     show_progress: bool = True,
+    validation_lists: Sequence[CandidateList] | None = None,
+    corpus_texts: Sequence[str] | None = None,
 ) -> CrossEncoderResult:
     """Train, keep the best-AP epoch, save it with ``calibration.json`` and its history.
 
@@ -62,6 +79,10 @@ def train_cross_encoder(
         validation: held-out rows with both labels (see `rerank.train_data.split_by_query`).
         out_dir: the model folder (``CrossEncoder(out_dir)`` loads it).
         config: the recipe.
+        validation_lists: the held-out queries' whole stage-1 candidate lists; with
+            `config.fuse_stage1` the stage-1 weight is chosen on them (`rerank.fusion`) and the
+            thresholds are then fitted on fused scores.
+        corpus_texts: the corpus, for a from-scratch kernel model's IDF and average length.
 
     Example:
         >>> result = train_cross_encoder(train_rows, val_rows, "models/ce", CrossEncoderConfig(tokenizer="tok/"))  # doctest: +SKIP
@@ -84,7 +105,7 @@ def train_cross_encoder(
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     set_seed(config.seed)
-    model = initial_cross_encoder(config, work_dir)
+    model = initial_cross_encoder(config, work_dir, corpus_texts)
     evaluator = ThresholdEvaluator(
         [(r.query, r.passage) for r in validation], [r.label for r in validation], beta=config.beta, name="val",
         batch_size=max(config.batch_size, 64),
@@ -140,7 +161,10 @@ def train_cross_encoder(
         "activation": evaluator.activation,
         "validation": {k: float(best[k]) for k in ("ap", "f1", "fbeta", "mcc", "accuracy", "loss")},
         "beta": config.beta,
+        "stage1_weight": 0.0,
     }
+    if config.fuse_stage1 and validation_lists:
+        calibration.update(_fuse_and_recalibrate(model, validation, validation_lists, config))
     (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
     config.save(out_dir / "train_config.json")
     train_loss = [
@@ -156,6 +180,73 @@ def train_cross_encoder(
     return CrossEncoderResult(out_dir, seconds, calibration, len(train), len(validation))
 
 
+def _logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
+    import torch
+
+    return model.predict(
+        list(pairs), batch_size=batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False,
+        convert_to_numpy=True,
+    )
+
+
+def _fuse_and_recalibrate(
+    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig
+) -> dict[str, Any]:
+    """Choose the stage-1 weight on the held-out lists, then refit the thresholds on fused scores.
+
+    Validation rows whose document is not in their query's candidate list (a positive stage 1
+    missed) have no stage-1 score at search time either; they are left out of the refit.
+    """
+    import numpy as np
+
+    from rerank.evaluator import probabilities, threshold_metrics
+    from rerank.fusion import choose_stage1_weight, stage1_z
+
+    batch = max(config.batch_size, 64)
+    logits = {c.query_id: _logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
+    by_query = {c.query_id: c for c in lists if c.doc_ids}
+    chosen = choose_stage1_weight(
+        logits, {q: by_query[q].stage1_scores for q in logits}, {q: by_query[q].relevant for q in logits}
+    )
+    weight = chosen.weight
+    z = {
+        (c.query_id, d): zz
+        for c in by_query.values()
+        for d, zz in zip(c.doc_ids, stage1_z(c.stage1_scores, chosen.mean, chosen.std))
+    }
+    rows = [r for r in validation if (r.query_id, r.doc_id) in z]
+    fused = None
+    if weight:
+        fused = np.asarray(_logits(model, [(r.query, r.passage) for r in rows], batch), dtype=np.float64).copy()
+        shift = weight * np.array([z[(r.query_id, r.doc_id)] for r in rows])
+        if fused.ndim == 2 and fused.shape[1] == 2:
+            fused[:, 1] += shift
+        else:
+            fused = fused.reshape(len(rows), -1)
+            fused[:, 0] += shift
+    out: dict[str, Any] = {
+        "stage1_weight": float(weight),
+        "stage1_mean": chosen.mean,
+        "stage1_std": chosen.std,
+        "fusion": {
+            "metric": "ndcg@10",
+            "queries": len(logits),
+            "grid": {f"{w:.6g}": round(v, 6) for w, v in chosen.table.items()},
+            "note": "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std)",
+        },
+    }
+    if fused is None or len({r.label for r in rows}) < 2:
+        return out
+    probs, _ = probabilities(fused)
+    m = threshold_metrics([r.label for r in rows], probs, beta=config.beta)
+    out.update(
+        threshold=float(m.f1_threshold),
+        thresholds={k: float(v) for k, v in m.thresholds().items()},
+        validation_fused={k: float(getattr(m, k)) for k in ("ap", "f1", "fbeta", "mcc", "accuracy")} | {"rows": len(rows)},
+    )
+    return out
+
+
 def stage2_examples(
     docs: Sequence[Any],
     encoder: Any,
@@ -165,11 +256,19 @@ def stage2_examples(
     train_qrels: dict[str, dict[str, int]] | None = None,
     pseudo_per_doc: int = 1,
     pseudo_limit: int | None = None,
-) -> tuple[list[Example], list[Example]]:
-    """(train, validation) rows: labelled queries when given, else pseudo-queries from the corpus,
-    each with negatives from its stage-1 candidates."""
+    held_out: Collection[str] | None = None,
+    exclude_anchors: Collection[str] = (),
+) -> Stage2Data:
+    """Training and validation rows: labelled queries when given, else pseudo-queries from the corpus,
+    each with negatives from its stage-1 candidates; plus the validation queries' candidate lists.
+
+    Args:
+        held_out: the labelled queries to validate on (by default a seeded share); pass the ones
+            stage 1 was not trained on, so that their stage-1 scores are honest ones.
+        exclude_anchors: pseudo-query texts not to use (the anchors stage 1 was trained on).
+    """
     from retrieval.encoder import document_text
-    from rerank.train_data import build_examples, pseudo_queries, split_by_query, stage1_candidates
+    from rerank.train_data import build_examples, candidate_lists, pseudo_queries, split_by_query, stage1_ranked
 
     positives = None
     if train_qrels:
@@ -177,14 +276,19 @@ def stage2_examples(
             raise ValueError("train_qrels were given without train_queries")
         queries, qrels = dict(train_queries), dict(train_qrels)
     else:
-        queries, qrels, positives = pseudo_queries(docs, pseudo_per_doc, seed=config.seed, limit=pseudo_limit)
-    candidates = stage1_candidates(encoder, index, queries, config.depth)
+        queries, qrels, positives = pseudo_queries(
+            docs, pseudo_per_doc, seed=config.seed, limit=pseudo_limit, exclude=exclude_anchors
+        )
+    ranked = stage1_ranked(encoder, index, queries, config.depth)
+    candidates = {q: [d for d, _ in hits][: config.negative_depth] for q, hits in ranked.items()}
     texts = {d.doc_id: document_text(d) for d in docs}
     rows = build_examples(
         queries, qrels, candidates, texts, config.negatives_per_query, config.hard_first, config.skip_top,
         config.seed, positives,
     )
-    return split_by_query(rows, config.validation_fraction, config.seed)
+    train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
+    held = sorted({r.query_id for r in validation})
+    return Stage2Data(train, validation, candidate_lists(held, queries, qrels, ranked, texts, positives))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -196,6 +300,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-labels", action="store_true", help="pseudo-queries from the corpus, even where qrels exist")
     p.add_argument("--config", help="a JSON file of CrossEncoderConfig fields; flags below override it")
     p.add_argument("--model", help="a cross-encoder or Hugging Face model to fine-tune (default: from scratch)")
+    p.add_argument("--architecture", choices=["bert", "kernel"], help="from scratch: a BERT classifier or K-NRM")
     p.add_argument("--tokenizer", help="from scratch: the tokenizer folder")
     p.add_argument("--init-embeddings", help="from scratch: a StaticEmbedding model (same tokenizer) to copy vectors from")
     p.add_argument("--num-labels", type=int, choices=[1, 2])
@@ -205,6 +310,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int)
     p.add_argument("--negatives", type=int, dest="negatives_per_query")
     p.add_argument("--depth", type=int)
+    p.add_argument("--negative-depth", type=int, dest="negative_depth", help="draw negatives from this many top candidates")
+    p.add_argument("--fuse-stage1", action="store_true", dest="fuse_stage1",
+                   help="choose a stage-1 score weight on the validation queries (they should be unseen by --encoder)")
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
@@ -214,23 +322,28 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from indexes import read_corpus
-    from retrieval.encoder import Encoder
+    from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
     from retrieval.train import BULK_ENCODING
     from retrieval.train_data import read_train_split
 
     config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
-    names = ("model", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size", "learning_rate",
-             "max_length", "negatives_per_query", "depth", "beta", "seed")
+    names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
+             "learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "beta", "seed")
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    if args.fuse_stage1:
+        config = config.replace(fuse_stage1=True)
     queries = qrels = None
     if Path(args.data).is_dir() and not args.no_labels:
         queries, qrels = read_train_split(args.data, args.split)
     docs = read_corpus(args.data)
     encoder = Encoder.load(args.encoder, device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=not args.quiet)
-    train, val = stage2_examples(docs, encoder, index, config, queries, qrels)
-    result = train_cross_encoder(train, val, args.out, config, show_progress=not args.quiet)
+    data = stage2_examples(docs, encoder, index, config, queries, qrels)
+    result = train_cross_encoder(
+        data.train, data.validation, args.out, config, show_progress=not args.quiet,
+        validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
+    )
     print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "calibration": result.calibration}))
     return 0
 

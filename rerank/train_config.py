@@ -16,20 +16,29 @@ class CrossEncoderConfig:
 
     Args:
         model: a CrossEncoder / Hugging Face model name or path to fine-tune; None trains from scratch.
+        architecture: from scratch, ``"bert"`` (a BERT classifier of `shape`) or ``"kernel"`` (K-NRM,
+            `rerank.kernel_model`: kernel-pooled token matches, query-term weights from the corpus IDF).
         tokenizer: from scratch, the tokenizer folder (e.g. the stage-1 model's, or the shared WordPiece).
-        shape: BertConfig fields of a from-scratch model.
+        shape: BertConfig fields of a from-scratch BERT; a kernel model takes its ``hidden_size``.
         init_embeddings: a SentenceTransformer folder with a StaticEmbedding of the same tokenizer whose
-            token vectors initialise the word embeddings (truncated or zero-padded to the width).
+            token vectors initialise the word embeddings (BERT: projected to its width; kernel: copied,
+            at the static model's width).
         num_labels: 1 (one logit, sigmoid, BCEWithLogitsLoss) or 2 (softmax, cross-entropy).
         max_length: tokens per (query, passage) pair.
-        epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimiser schedule.
+        epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimiser schedule (learning
+            rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 1e-3 a kernel model).
+        train_embeddings: from scratch, also train the token vectors (False keeps the initial ones).
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
         hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
         depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
+        negative_depth: draw negatives from the top this many candidates only (harder negatives);
+            None draws from the whole `depth`.
         skip_top: skip this many top candidates (guards against unlabelled positives).
         validation_fraction: share of training queries held out for the evaluator (by query).
         beta: the F-beta weight of recall.
         eval_steps: evaluate every this many steps; None evaluates once per epoch.
+        fuse_stage1: choose, on the validation queries' full candidate lists, a weight for the stage-1
+            score that the reranker adds to its logit (see `rerank.fusion`); 0 means none is added.
         seed: every random choice.
 
     Example:
@@ -38,6 +47,7 @@ class CrossEncoderConfig:
     """
 
     model: str | None = None
+    architecture: str = "bert"
     tokenizer: str | None = None
     shape: dict[str, int] = field(
         default_factory=lambda: {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512}
@@ -53,17 +63,24 @@ class CrossEncoderConfig:
     negatives_per_query: int = 7
     hard_first: bool = False
     depth: int = 100
+    negative_depth: int | None = None
     skip_top: int = 0
     validation_fraction: float = 0.1
     beta: float = 2.0
     eval_steps: int | None = None
+    train_embeddings: bool = True
+    fuse_stage1: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.architecture not in ("bert", "kernel"):
+            raise ValueError(f"architecture must be 'bert' or 'kernel', got {self.architecture!r}")
         if self.num_labels not in (1, 2):
             raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {self.num_labels}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.negative_depth is not None and self.negative_depth < 1:
+            raise ValueError(f"negative_depth must be at least 1 or None, got {self.negative_depth}")
         for name in ("epochs", "batch_size", "max_length", "negatives_per_query", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -72,7 +89,9 @@ class CrossEncoderConfig:
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return 2e-5 if self.model is not None else 3e-4
+        if self.model is not None:
+            return 2e-5
+        return 1e-3 if self.architecture == "kernel" else 3e-4
 
     def replace(self, **changes: Any) -> CrossEncoderConfig:
         return replace(self, **changes)

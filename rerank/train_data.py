@@ -9,11 +9,21 @@ list that are not labelled relevant (label 0). Without labels, pseudo-queries co
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Example", "build_examples", "pseudo_queries", "split_by_query", "stage1_candidates"]
+__all__ = [
+    "CandidateList",
+    "Example",
+    "build_examples",
+    "candidate_lists",
+    "hold_out_queries",
+    "pseudo_queries",
+    "split_by_query",
+    "stage1_candidates",
+    "stage1_ranked",
+]
 
 
 @dataclass(frozen=True)
@@ -32,21 +42,79 @@ class Example:
     doc_id: str
 
 
-def stage1_candidates(encoder: Any, index: Any, queries: Mapping[str, str], depth: int) -> dict[str, list[str]]:
-    """Each query's stage-1 candidate doc ids, best first (what the reranker will be given)."""
+@dataclass(frozen=True)
+class CandidateList:
+    """One held-out query's whole stage-1 candidate list, as the reranker will see it at search time.
+
+    Example:
+        >>> CandidateList("q1", "what is faiss", ("d1", "d2"), ("FAISS ...", "BM25 ..."), (0.9, 0.4), (1, 0)).relevant
+        (1, 0)
+    """
+
+    query_id: str
+    query: str
+    doc_ids: tuple[str, ...]
+    passages: tuple[str, ...]
+    stage1_scores: tuple[float, ...]
+    relevant: tuple[int, ...]
+
+
+def stage1_ranked(encoder: Any, index: Any, queries: Mapping[str, str], depth: int) -> dict[str, list[tuple[str, float]]]:
+    """Each query's stage-1 (doc id, score) candidates, best first (what the reranker will be given)."""
     ids = list(queries)
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[tuple[str, float]]] = {}
     for start in range(0, len(ids), 512):
         chunk = ids[start : start + 512]
         found = index.search(encoder.encode_queries([queries[q] for q in chunk]), depth)
-        out.update({q: [doc.doc_id for doc, _ in hits] for q, hits in zip(chunk, found)})
+        out.update({q: [(doc.doc_id, float(score)) for doc, score in hits] for q, hits in zip(chunk, found)})
+    return out
+
+
+def stage1_candidates(encoder: Any, index: Any, queries: Mapping[str, str], depth: int) -> dict[str, list[str]]:
+    """Each query's stage-1 candidate doc ids, best first."""
+    return {q: [d for d, _ in hits] for q, hits in stage1_ranked(encoder, index, queries, depth).items()}
+
+
+def candidate_lists(
+    query_ids: Sequence[str],
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    ranked: Mapping[str, Sequence[tuple[str, float]]],
+    doc_texts: Mapping[str, str],
+    positive_texts: Mapping[tuple[str, str], str] | None = None,
+) -> list[CandidateList]:
+    """The full candidate lists of `query_ids` (for choosing the stage-1 weight on held-out queries).
+
+    `positive_texts` replaces a document's text for one query, as `pseudo_queries` returns them (the
+    pseudo-query's own sentence taken out), so the held-out lists pose the task the training rows pose.
+    """
+    positive_texts = positive_texts or {}
+    out = []
+    for qid in query_ids:
+        hits = [(d, s) for d, s in ranked.get(qid, ()) if d in doc_texts]
+        relevant = {d for d, rel in qrels.get(qid, {}).items() if rel > 0}
+        out.append(
+            CandidateList(
+                qid, queries[qid], tuple(d for d, _ in hits),
+                tuple(positive_texts.get((qid, d), doc_texts[d]) for d, _ in hits),
+                tuple(float(s) for _, s in hits), tuple(int(d in relevant) for d, _ in hits),
+            )
+        )
     return out
 
 
 def pseudo_queries(
-    docs: Sequence[Any], sentences_per_doc: int = 1, use_titles: bool = True, seed: int = 0, limit: int | None = None
+    docs: Sequence[Any],
+    sentences_per_doc: int = 1,
+    use_titles: bool = True,
+    seed: int = 0,
+    limit: int | None = None,
+    exclude: Collection[str] = (),
 ) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[tuple[str, str], str]]:
     """Queries, qrels and positive texts made from the corpus alone (no labels needed).
+
+    `exclude` drops pseudo-queries with these texts (e.g. the anchors stage 1 trained on, whose
+    stage-1 scores would look better than any new query's).
 
     Returns:
         ``queries`` {qid: text}, ``qrels`` {qid: {doc_id: 1}}, and ``positives`` {(qid, doc_id): text},
@@ -54,7 +122,8 @@ def pseudo_queries(
     """
     from retrieval.pairs import corpus_pairs
 
-    pairs = corpus_pairs(docs, sentences_per_doc, use_titles, seed=seed)
+    excluded = set(exclude)
+    pairs = [p for p in corpus_pairs(docs, sentences_per_doc, use_titles, seed=seed) if p.anchor not in excluded]
     if limit is not None and len(pairs) > limit:
         pairs = random.Random(seed).sample(pairs, limit)
     queries, qrels, positives = {}, {}, {}
@@ -101,8 +170,28 @@ def build_examples(
     return rows
 
 
-def split_by_query(examples: Sequence[Example], fraction: float, seed: int = 0) -> tuple[list[Example], list[Example]]:
+def hold_out_queries(query_ids: Collection[str], fraction: float, seed: int = 0) -> set[str]:
+    """A seeded share of the query ids (at least one, never all) to hold out for validation.
+
+    Example:
+        >>> sorted(hold_out_queries(["a", "b", "c", "d"], 0.25, seed=0))
+        ['c']
+    """
+    qids = sorted(set(query_ids))
+    if len(qids) < 2:
+        raise ValueError("at least 2 training queries are needed to carve a validation split")
+    random.Random(seed).shuffle(qids)
+    n_val = min(len(qids) - 1, max(1, round(fraction * len(qids))))
+    return set(qids[:n_val])
+
+
+def split_by_query(
+    examples: Sequence[Example], fraction: float, seed: int = 0, held: Collection[str] | None = None
+) -> tuple[list[Example], list[Example]]:
     """(train, validation), whole queries held out, each side keeping positives and negatives.
+
+    `held` names the validation queries (e.g. the ones stage 1 was not trained on); by default a
+    seeded `fraction` of them (`hold_out_queries`).
 
     Example:
         >>> rows = [Example(f"q{i}", "q", "p", i % 2, "d") for i in range(20)]
@@ -110,13 +199,10 @@ def split_by_query(examples: Sequence[Example], fraction: float, seed: int = 0) 
         >>> len(val) > 0 and not {r.query_id for r in train} & {r.query_id for r in val}
         True
     """
-    qids = sorted({e.query_id for e in examples})
-    if len(qids) < 2:
-        raise ValueError("at least 2 training queries are needed to carve a validation split")
-    rng = random.Random(seed)
-    rng.shuffle(qids)
-    n_val = min(len(qids) - 1, max(1, round(fraction * len(qids))))
-    held = set(qids[:n_val])
+    qids = {e.query_id for e in examples}
+    held = hold_out_queries(qids, fraction, seed) if held is None else set(held) & qids
+    if not held or held == qids:
+        raise ValueError(f"{len(held)} of {len(qids)} training queries held out: both sides need some queries")
     train = [e for e in examples if e.query_id not in held]
     val = [e for e in examples if e.query_id in held]
     labels = {e.label for e in val}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,16 @@ def copy_static_embeddings(model: Any, static_model_path: str | Path) -> int:
     return int(source.shape[0])
 
 
-def initial_cross_encoder(config: CrossEncoderConfig, work_dir: str | Path) -> Any:
-    """Load `config.model`, or build a random BERT classifier from `config.tokenizer` (seeded)."""
+def initial_cross_encoder(
+    config: CrossEncoderConfig, work_dir: str | Path, corpus_texts: Sequence[str] | None = None
+) -> Any:
+    """Load `config.model`, or build a seeded from-scratch model of `config.architecture` from `config.tokenizer`.
+
+    `corpus_texts` gives a kernel model its corpus IDF and average passage length.
+    """
     from sentence_transformers import CrossEncoder
 
-    from rerank.scratch import random_cross_encoder
+    from rerank.scratch import kernel_cross_encoder, random_cross_encoder
 
     if config.model is not None:
         return CrossEncoder(config.model, num_labels=config.num_labels, max_length=config.max_length, device="cpu")
@@ -54,6 +60,15 @@ def initial_cross_encoder(config: CrossEncoderConfig, work_dir: str | Path) -> A
         raise ValueError("training a cross-encoder from scratch needs a tokenizer folder (CrossEncoderConfig.tokenizer)")
     if not (Path(config.tokenizer) / "tokenizer.json").exists():
         raise FileNotFoundError(f"{config.tokenizer} holds no tokenizer.json; pass a Hugging Face tokenizer folder")
+    if config.architecture == "kernel":
+        path = kernel_cross_encoder(
+            config.tokenizer, Path(work_dir) / "init", hidden_size=int(config.shape.get("hidden_size", 256)),
+            num_labels=config.num_labels, max_length=config.max_length, seed=config.seed,
+            corpus_texts=corpus_texts, static_model=config.init_embeddings,
+        )
+        model = CrossEncoder(str(path), device="cpu", max_length=config.max_length)
+        model.model.get_input_embeddings().weight.requires_grad_(config.train_embeddings)
+        return model
     path = random_cross_encoder(
         config.tokenizer, Path(work_dir) / "init", shape=dict(config.shape), num_labels=config.num_labels,
         max_length=config.max_length, seed=config.seed,
@@ -61,4 +76,5 @@ def initial_cross_encoder(config: CrossEncoderConfig, work_dir: str | Path) -> A
     model = CrossEncoder(str(path), device="cpu", max_length=config.max_length)
     if config.init_embeddings:
         copy_static_embeddings(model, config.init_embeddings)
+    model.model.get_input_embeddings().weight.requires_grad_(config.train_embeddings)
     return model

@@ -66,3 +66,17 @@ def test_searcher_uses_the_scratch_models(cache_dir):
     reranker = CrossEncoderReranker.load(str(made.reranker_path))
     hits = Searcher(index, encoder, reranker=reranker, candidates=10).query("protein folding", k=5)
     assert len(hits) == 5 and all(h.stage1_rank is not None for h in hits)
+
+
+def test_labelled_recipe_holds_stage2_validation_queries_out_of_stage1(tmp_path):
+    import json
+
+    queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path, seed=0, budget=FAST, show_progress=False)
+    held = set(made.recipe["held_out_of_stage1"])
+    assert held and held < set(qrels)
+    # Stage 1 trained on the other queries' pairs only; stage 2 validated on exactly the held-out ones.
+    assert made.recipe["stage1_pairs"]["labelled"] == len(qrels) - len(held)
+    calibration = json.loads((made.reranker_path / "calibration.json").read_text())
+    assert calibration["fusion"]["queries"] <= len(held) and "stage1_weight" in calibration

@@ -105,7 +105,7 @@ def ce_runs(tmp_path_factory, tokenizer_dir, ce_data):
     from rerank.train import train_cross_encoder
 
     root = tmp_path_factory.mktemp("ce")
-    train, val = ce_data
+    train, val = ce_data.train, ce_data.validation
     return {
         name: train_cross_encoder(train, val, root / name, _ce_config(tokenizer_dir, seed), show_progress=False)
         for name, seed in (("a", 0), ("b", 0), ("c", 1))
@@ -113,9 +113,15 @@ def ce_runs(tmp_path_factory, tokenizer_dir, ce_data):
 
 
 def test_stage2_rows_use_stage1_negatives_and_split_by_query(ce_data, labels):
-    train, val = ce_data
+    train, val = ce_data.train, ce_data.validation
     _, qrels = labels
     assert not {r.query_id for r in train} & {r.query_id for r in val}
+    # The held-out queries' whole candidate lists come along, labelled from the qrels.
+    assert sorted(c.query_id for c in ce_data.validation_lists) == sorted({r.query_id for r in val})
+    for c in ce_data.validation_lists:
+        assert len(c.doc_ids) == len(c.passages) == len(c.stage1_scores) == len(c.relevant) == 10
+        assert list(c.stage1_scores) == sorted(c.stage1_scores, reverse=True)
+        assert [d in qrels[c.query_id] for d in c.doc_ids] == [bool(r) for r in c.relevant]
     assert {r.label for r in val} == {0, 1}
     for row in train + val:
         assert (row.doc_id in qrels[row.query_id]) == (row.label == 1)
@@ -148,7 +154,7 @@ def test_cross_encoder_outputs_calibration_history_and_loads(ce_runs, ce_data):
     # The saved weights are the chosen epoch's: scoring the validation split again gives its AP.
     from rerank.evaluator import probabilities, threshold_metrics
 
-    _, val = ce_data
+    val = ce_data.validation
     model = CrossEncoder(str(path), device="cpu")
     import torch
 
@@ -160,7 +166,7 @@ def test_cross_encoder_outputs_calibration_history_and_loads(ce_runs, ce_data):
 def test_two_label_cross_encoder_uses_softmax(tmp_path, tokenizer_dir, ce_data):
     from rerank.train import train_cross_encoder
 
-    train, val = ce_data
+    train, val = ce_data.train, ce_data.validation
     result = train_cross_encoder(
         train[:24], val, tmp_path / "ce2", _ce_config(tokenizer_dir, 0, num_labels=2).replace(epochs=1),
         show_progress=False,

@@ -1,0 +1,129 @@
+"""The K-NRM cross-encoder and the stage-1 weight: built here, trained on tiny data, loaded back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rerank.fusion import choose_stage1_weight, fuse_stage1, stage1_z
+from retrieval.types import Hit
+
+CORPUS = [
+    "Statins lower cholesterol and reduce cardiac mortality in older adults.",
+    "Jazz musicians improvise over chord changes in small clubs.",
+    "Protein folding is guided by hydrophobic collapse of the chain.",
+    "Football scores rose after the rule change on offside.",
+]
+
+
+@pytest.fixture(scope="module")
+def kernel_path(tmp_path_factory, tokenizer_dir):
+    from rerank.scratch import kernel_cross_encoder
+
+    return kernel_cross_encoder(
+        tokenizer_dir, tmp_path_factory.mktemp("knrm"), hidden_size=16, max_length=64, corpus_texts=CORPUS
+    )
+
+
+def test_untrained_kernel_model_counts_exact_matches_weighted_by_idf(kernel_path):
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(kernel_path), device="cpu")
+    query = "do statins reduce mortality"
+    scores = model.predict([(query, p) for p in CORPUS])
+    assert int(np.argmax(scores)) == 0 and scores[0] > 0.5
+    # Passages sharing no query term all get the same, lower score (no match counted).
+    assert scores[1] == pytest.approx(scores[2]) == pytest.approx(scores[3]) and scores[1] < scores[0]
+    # A rare term weighs more than a common one: "chain" (in one passage) beats "the" (in several).
+    rare, common = model.predict([("chain", CORPUS[2]), ("the", CORPUS[2])])
+    assert rare > common
+
+
+def test_kernel_model_round_trips_and_refuses_inputs_without_token_types(kernel_path, tmp_path):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(kernel_path), device="cpu")
+    pairs = [("protein chain folding", p) for p in CORPUS]
+    model.save(str(tmp_path / "again"))
+    config = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert config["model_type"] == "kernel_match" and "AutoModelForSequenceClassification" in config["auto_map"]
+    assert (tmp_path / "again" / "kernel_model.py").exists()  # loadable with trust_remote_code elsewhere
+    np.testing.assert_array_equal(model.predict(pairs), CrossEncoder(str(tmp_path / "again"), device="cpu").predict(pairs))
+    with pytest.raises(ValueError, match="token_type_ids"):
+        model.model(input_ids=torch.tensor([[2, 100, 3, 200, 3]]))
+
+
+def test_stage1_z_and_fuse_add_to_the_relevance_logit():
+    z = stage1_z([3.0, 2.0, 1.0], mean=2.0, std=0.5)
+    assert z.tolist() == [2.0, 0.0, -2.0]
+    one = fuse_stage1(np.array([[0.0], [0.0], [0.0]]), [3.0, 2.0, 1.0], 2.0, 2.0, 0.5)
+    assert one.shape == (3, 1) and one[:, 0] == pytest.approx(2.0 * z)
+    two = fuse_stage1(np.zeros((3, 2)), [3.0, 2.0, 1.0], 2.0, 2.0, 0.5)
+    assert two[:, 0].tolist() == [0.0, 0.0, 0.0] and two[:, 1] == pytest.approx(2.0 * z)
+    # Each pair's fused score depends on that pair alone: a prefix of the list scores the same.
+    assert fuse_stage1(np.zeros(2), [3.0, 2.0], 2.0, 2.0, 0.5).tolist() == one[:2, 0].tolist()
+    with pytest.raises(ValueError, match="stage-1 scores"):
+        fuse_stage1(np.zeros(3), [1.0, 2.0], 1.0)
+    with pytest.raises(ValueError, match="standard deviation"):
+        stage1_z([1.0], mean=0.0, std=0.0)
+
+
+def test_the_weight_follows_whichever_stage_ranks_the_held_out_queries_better():
+    rng = np.random.default_rng(0)
+    relevant = {f"q{i}": [1] + [0] * 9 for i in range(20)}
+    good_stage1 = {q: np.linspace(1.0, 0.0, 10) for q in relevant}  # the relevant document first
+    noise = {q: rng.normal(size=10) for q in relevant}
+    chosen = choose_stage1_weight(noise, good_stage1, relevant)
+    weight, table = chosen.weight, chosen.table
+    assert weight > 0 and table[weight] == max(table.values()) and table[weight] > table[0.0] + 0.2
+    assert chosen.mean == pytest.approx(0.5) and chosen.std == pytest.approx(np.linspace(1.0, 0.0, 10).std())
+    perfect = {q: np.array([5.0] + [0.0] * 9) for q in relevant}
+    reversed_stage1 = {q: np.linspace(0.0, 1.0, 10) for q in relevant}
+    chosen = choose_stage1_weight(perfect, reversed_stage1, relevant)
+    assert chosen.weight == 0.0 and chosen.table[0.0] == 1.0
+
+
+def test_reranker_adds_the_calibrated_stage1_weight(kernel_path, tmp_path):
+    import shutil
+
+    from rerank import CrossEncoderReranker
+
+    folder = tmp_path / "fused"
+    shutil.copytree(kernel_path, folder)
+    (folder / "calibration.json").write_text(json.dumps({"threshold": 0.5, "activation": "sigmoid", "stage1_weight": 50.0, "stage1_mean": 0.5, "stage1_std": 0.3}))
+    hits = [Hit(f"d{i}", s, i + 1, text=CORPUS[i], stage1_score=s, stage1_rank=i + 1) for i, s in enumerate([0.1, 0.9, 0.5, 0.3])]
+    plain = CrossEncoderReranker.load(str(kernel_path)).score(["do statins reduce mortality"], [hits])[0]
+    fused = CrossEncoderReranker.load(str(folder)).score(["do statins reduce mortality"], [hits])[0]
+    assert int(np.argmax(plain)) == 0  # the only passage with query terms
+    assert int(np.argmax(fused)) == 1 and ((fused >= 0) & (fused <= 1)).all()  # a large weight: stage 1 decides
+    with pytest.raises(ValueError, match="stage1_score"):
+        CrossEncoderReranker.load(str(folder)).score(["q"], [[Hit("d0", 0.1, 1, text=CORPUS[0])]])
+
+
+def test_training_with_fusion_saves_the_weight_and_refits_thresholds(tmp_path, tokenizer_dir):
+    from rerank.train import train_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+    from rerank.train_data import CandidateList, Example
+
+    rng = np.random.default_rng(0)
+    rows, lists = [], []
+    for i in range(16):
+        topic = CORPUS[i % 4]
+        query = " ".join(topic.split()[:3])
+        docs = [CORPUS[(i + j) % 4] for j in range(4)]
+        rows += [Example(f"q{i}", query, d, int(j == 0), f"d{(i + j) % 4}") for j, d in enumerate(docs)]
+        lists.append(CandidateList(f"q{i}", query, tuple(f"d{(i + j) % 4}" for j in range(4)), tuple(docs),
+                                   tuple(sorted(rng.random(4), reverse=True)), (1, 0, 0, 0)))
+    train, val = rows[:48], rows[48:]
+    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
+                                max_length=64, epochs=1, batch_size=8, fuse_stage1=True)
+    result = train_cross_encoder(train, val, tmp_path / "ce", config, show_progress=False,
+                                 validation_lists=lists[12:], corpus_texts=CORPUS)
+    saved = json.loads((result.path / "calibration.json").read_text())
+    assert "stage1_weight" in saved and saved["fusion"]["queries"] == 4 and saved["stage1_std"] > 0
+    assert 0.0 in [float(w) for w in saved["fusion"]["grid"]]
+    if saved["stage1_weight"] > 0:
+        assert saved["threshold"] == saved["thresholds"]["f1"] and "validation_fused" in saved
