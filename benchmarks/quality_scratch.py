@@ -40,12 +40,12 @@ def _variants() -> dict[str, Any]:
     return {
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
-        "frozen-vectors": replace(DEFAULT, name="frozen-vectors", cross_encoder=replace(ce, train_embeddings=False)),
+        "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
     }
 
 
-VARIANTS = ("default", "bert-reranker", "frozen-vectors", "no-init")
+VARIANTS = ("default", "bert-reranker", "trained-vectors", "no-init")
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:

@@ -4,9 +4,9 @@ It reads a (query, passage) pair the way a BERT cross-encoder does: one input,
 ``[CLS] query [SEP] passage [SEP]``, token types 0 and 1. It scores the pair from the cosine
 similarities of every query token to every passage token (Xiong et al., 2017, "End-to-End Neural
 Ad-hoc Ranking with Kernel Pooling"): Gaussian kernels count exact (mu = 1) and soft matches, each
-kernel's count is saturated and length-normalised as in BM25 (learned k1 and b per kernel), weighted
-by a learned per-token query-term weight (initialised from the corpus' IDF) and summed; a linear
-layer turns the kernel features into logits.
+kernel's count is saturated and length-normalised as in BM25 (learned k1 and b per kernel) and
+averaged over the query terms, weighted by a learned per-token weight (initialised from the
+corpus' IDF); a linear layer turns the kernel features into logits.
 
 Why it exists: a BERT classifier trained from random weights on a few thousand labelled pairs learns
 nothing useful here (SciFact: reranking fell to nDCG@10 0.19); this model's matching is built in,
@@ -113,14 +113,17 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         elif module is self.term_weights:
             nn.init.constant_(module.weight, 1.0)
         elif module is self.classifier:
-            # Start as "count exact matches": the first kernel's weight 1, the others 0.
+            # Start as "the weighted share of query terms the passage contains": features lie in
+            # [0, k1 + 1) = [0, 2) at the start, so exact-kernel weight 5 and bias -5 give logits in
+            # [-5, 5), where the sigmoid and BCE still have gradient.
             nn.init.zeros_(module.weight)
-            nn.init.zeros_(module.bias)
+            nn.init.constant_(module.bias, -5.0)
             with torch.no_grad():
                 exact = [i for i, m in enumerate(self.config.mus) if m >= 1.0]
-                module.weight[:, exact] = 1.0
+                module.weight[:, exact] = 5.0
                 if self.config.num_labels == 2:
                     module.weight[0] = -module.weight[0]
+                    module.bias[0] = 5.0
         elif module is self:
             nn.init.constant_(self.k1, 0.5413)  # softplus(0.5413) = 1.0
             nn.init.constant_(self.b, 0.0)  # sigmoid(0) = 0.5
@@ -164,6 +167,8 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         b = torch.sigmoid(self.b)
         saturated = counts * (k1 + 1) / (counts + k1 * (1 - b + b * length))
         weights = nn.functional.softplus(self.term_weights(q_ids).squeeze(-1)) * q_mask
+        # A weighted mean over query terms (not a sum): the same scale for short and long queries.
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
         features = (saturated * weights.unsqueeze(-1)).sum(dim=1)
         logits = self.classifier(features)
 

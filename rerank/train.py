@@ -276,8 +276,9 @@ def stage2_examples(
             raise ValueError("train_qrels were given without train_queries")
         queries, qrels = dict(train_queries), dict(train_qrels)
     else:
+        # seed + 1: another draw than stage 1's corpus pairs (drawn with `seed`), so fewer are excluded.
         queries, qrels, positives = pseudo_queries(
-            docs, pseudo_per_doc, seed=config.seed, limit=pseudo_limit, exclude=exclude_anchors
+            docs, pseudo_per_doc, seed=config.seed + 1, limit=pseudo_limit, exclude=exclude_anchors
         )
     ranked = stage1_ranked(encoder, index, queries, config.depth)
     candidates = {q: [d for d, _ in hits][: config.negative_depth] for q, hits in ranked.items()}
