@@ -23,7 +23,7 @@ from rerank.train_config import CrossEncoderConfig
 
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "data_fingerprint", "scratch_models"]
 
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class RecipeBudget:
         pseudo_per_doc: without labels, pseudo-queries (sentences) drawn per document for stage 2 (the
             ones stage 1 trained on are then dropped).
         pseudo_limit: at most this many pseudo-queries.
+        refit_stage1: with labels, once stage 2 is trained and its stage-1 weight chosen on the
+            queries held out of stage 1, train stage 1 again on every labelled query (the usual refit
+            after model selection); the saved encoder is that one.
     """
 
     name: str
@@ -49,6 +52,7 @@ class RecipeBudget:
     init_from_stage1: bool = True
     pseudo_per_doc: int = 3
     pseudo_limit: int | None = 4000
+    refit_stage1: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,7 @@ class RecipeBudget:
             "init_from_stage1": self.init_from_stage1,
             "pseudo_per_doc": self.pseudo_per_doc,
             "pseudo_limit": self.pseudo_limit,
+            "refit_stage1": self.refit_stage1,
         }
 
 
@@ -202,7 +207,9 @@ def scratch_models(
     held = hold_out_queries(train_qrels, ce_fraction, seed) if labelled else set()
     stage1_qrels = {q: rels for q, rels in train_qrels.items() if q not in held} if labelled else None
     bi_config = replace(budget.bi_encoder, tokenizer=str(tokenizer), seed=seed, use_labels=labelled)
-    stage1 = train_bi_encoder(docs, folder / "encoder", bi_config, train_queries, stage1_qrels, show_progress)
+    refit = labelled and bool(held) and budget.refit_stage1
+    stage1_dir = folder / ("encoder-heldout" if refit else "encoder")
+    stage1 = train_bi_encoder(docs, stage1_dir, bi_config, train_queries, stage1_qrels, show_progress)
     seconds["stage1"] = stage1.seconds
     # Without labels, stage 2's pseudo-queries are sentences stage 1 did not train on, for the same reason.
     stage1_anchors = (
@@ -225,6 +232,10 @@ def scratch_models(
         validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
     )
     seconds["stage2"] = stage2.seconds
+    if refit:
+        final = train_bi_encoder(docs, folder / "encoder", bi_config, train_queries, train_qrels, show_progress)
+        seconds["stage1_refit"] = final.seconds
+        shutil.rmtree(stage1_dir, ignore_errors=True)
     seconds["total"] = sum(seconds.values())
 
     recipe = {
@@ -237,6 +248,7 @@ def scratch_models(
         "budget": budget.to_dict() | {"bi_encoder": bi_config.to_dict(), "cross_encoder": ce_config.to_dict()},
         "stage1_pairs": stage1.pairs,
         "held_out_of_stage1": sorted(held),
+        "stage1_refit_on_all_labels": refit,
         "stage2_rows": {"train": stage2.train_rows, "validation": stage2.validation_rows},
         "calibration": stage2.calibration,
     }
