@@ -2,9 +2,10 @@
 
 Regimes: SciFact with its train split (809 labelled queries), SciFact corpus only (no labels),
 msmarco-dl19-mini corpus only. Each trains both stages with `rerank.recipe.scratch_models`
-(cached, so a rerun only evaluates), then scores BM25 (reference), stage 1 (dense top-100) and
-stage 2 (the cross-encoder reranking the dense top-100) with ranx, on all test queries and, for
-SciFact, on the 104 test queries none of whose relevant documents is relevant to a train query.
+(cached, so a rerun only evaluates), then scores BM25 (reference), stage 1 (dense top-100), stage 2
+as the Searcher uses it (the cross-encoder over the dense top-100, with its calibrated stage-1
+weight) and the cross-encoder alone (weight 0) with ranx, on all test queries and, for SciFact, on
+the 104 test queries none of whose relevant documents is relevant to a train query.
 
     python -m benchmarks.quality_scratch                       # all regimes, default budget
     python -m benchmarks.quality_scratch --regimes scifact-labels --variant default
