@@ -197,10 +197,8 @@ def _fuse_and_recalibrate(
     Validation rows whose document is not in their query's candidate list (a positive stage 1
     missed) have no stage-1 score at search time either; they are left out of the refit.
     """
-    import numpy as np
-
     from rerank.evaluator import probabilities, threshold_metrics
-    from rerank.fusion import choose_stage1_weight, stage1_z
+    from rerank.fusion import choose_stage1_weight, fuse_stage1
 
     batch = max(config.batch_size, 64)
     logits = {c.query_id: _logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
@@ -209,21 +207,12 @@ def _fuse_and_recalibrate(
         logits, {q: by_query[q].stage1_scores for q in logits}, {q: by_query[q].relevant for q in logits}
     )
     weight = chosen.weight
-    z = {
-        (c.query_id, d): zz
-        for c in by_query.values()
-        for d, zz in zip(c.doc_ids, stage1_z(c.stage1_scores, chosen.mean, chosen.std))
-    }
-    rows = [r for r in validation if (r.query_id, r.doc_id) in z]
+    stage1 = {(c.query_id, d): score for c in by_query.values() for d, score in zip(c.doc_ids, c.stage1_scores)}
+    rows = [r for r in validation if (r.query_id, r.doc_id) in stage1]
     fused = None
     if weight:
-        fused = np.asarray(_logits(model, [(r.query, r.passage) for r in rows], batch), dtype=np.float64).copy()
-        shift = weight * np.array([z[(r.query_id, r.doc_id)] for r in rows])
-        if fused.ndim == 2 and fused.shape[1] == 2:
-            fused[:, 1] += shift
-        else:
-            fused = fused.reshape(len(rows), -1)
-            fused[:, 0] += shift
+        raw = _logits(model, [(r.query, r.passage) for r in rows], batch)
+        fused = fuse_stage1(raw, [stage1[(r.query_id, r.doc_id)] for r in rows], weight, chosen.mean, chosen.std)
     out: dict[str, Any] = {
         "stage1_weight": float(weight),
         "stage1_mean": chosen.mean,
