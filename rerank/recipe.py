@@ -69,7 +69,6 @@ class RecipeBudget:
         }
 
 
-
 # Seconds on tiny data: used by the tests.
 FAST = RecipeBudget(
     name="fast",
@@ -82,12 +81,14 @@ FAST = RecipeBudget(
     pseudo_limit=60,
 )
 
-# The SciFact default (5k documents, 2 cores): a few minutes of training in all (see the README).
+# The SciFact default (5k documents, 2 cores): 13 min of training with the train split on 2 threads,
+# 32 min corpus-only on one contended thread (see the README's table).
 # Stage 1: a 512-d StaticEmbedding, labelled pairs repeated 5 times beside the corpus pairs, two
 # rounds of hard-negative mining. Stage 2: a K-NRM cross-encoder (rerank.kernel_model) on stage 1's
-# token vectors (kept fixed: training them too was 3x slower on 2 cores) and the corpus IDF, hard
-# negatives from stage 1's top 30, with a stage-1 weight chosen on held-out training queries. A from-scratch BERT cross-encoder learned nothing useful in this budget
-# (SciFact reranking fell to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
+# token vectors (kept fixed: training them too ran at 1.1 vs 2.5 steps/s) and the corpus IDF, hard
+# negatives from stage 1's top 30, with a stage-1 weight chosen on held-out training queries.
+# A from-scratch BERT cross-encoder learned nothing useful in this budget (SciFact reranking fell
+# to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
 DEFAULT = RecipeBudget(
     name="default",
     bi_encoder=BiEncoderConfig(dim=512, epochs=5, mining_rounds=2, batch_size=256, label_repeats=5),
