@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.scratch import TINY_SHAPE, _bert_config
+from retrieval.term_stats import corpus_term_stats
 
 __all__ = ["corpus_term_stats", "kernel_cross_encoder", "random_cross_encoder"]
 
@@ -68,23 +69,6 @@ def random_cross_encoder(
     model = CrossEncoder(str(out_dir), device="cpu", max_length=max_length, activation_fn=activation)
     model.save(str(out_dir))
     return out_dir
-
-
-def corpus_term_stats(tokenizer: Any, texts: Sequence[str]) -> tuple[np.ndarray, float]:
-    """BM25's IDF of every token id over `texts`, and their average length in tokens.
-
-    Example:
-        >>> idf, avg = corpus_term_stats(AutoTokenizer.from_pretrained("tok/"), ["a cell", "a gene"])  # doctest: +SKIP
-    """
-    counts = np.zeros(len(tokenizer), dtype=np.float64)
-    lengths = []
-    for start in range(0, len(texts), 512):
-        for ids in tokenizer(list(texts[start : start + 512]), add_special_tokens=False)["input_ids"]:
-            counts[np.unique(np.asarray(ids, dtype=np.int64))] += 1
-            lengths.append(len(ids))
-    n = max(len(texts), 1)
-    idf = np.log((n - counts + 0.5) / (counts + 0.5) + 1.0)
-    return idf, float(np.mean(lengths)) if lengths else 200.0
 
 
 def kernel_cross_encoder(

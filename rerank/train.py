@@ -257,7 +257,9 @@ def stage2_examples(
         exclude_anchors: pseudo-query texts not to use (the anchors stage 1 was trained on).
     """
     from retrieval.encoder import document_text
-    from rerank.train_data import build_examples, candidate_lists, pseudo_queries, split_by_query, stage1_ranked
+    from rerank.train_data import (
+        build_examples, candidate_lists, pseudo_queries, rescore_replaced, split_by_query, stage1_ranked,
+    )
 
     positives = None
     if train_qrels:
@@ -278,7 +280,10 @@ def stage2_examples(
     )
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     held = sorted({r.query_id for r in validation})
-    return Stage2Data(train, validation, candidate_lists(held, queries, qrels, ranked, texts, positives))
+    lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
+    if positives:
+        lists = rescore_replaced(lists, positives, encoder)
+    return Stage2Data(train, validation, lists)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -64,12 +64,31 @@ def initial_model(config: BiEncoderConfig, texts: Sequence[str], work_dir: Path)
             raise FileNotFoundError(f"{tokenizer_dir} holds no tokenizer.json; pass a tokenizer folder or 'corpus'")
     if config.architecture == "static":
         torch.manual_seed(config.seed)
-        static = StaticEmbedding(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")), embedding_dim=config.dim)
+        tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+        static = StaticEmbedding(tokenizer, embedding_dim=config.dim)
+        if config.static_init == "idf":
+            _scale_by_idf(static, tokenizer, texts)
         return SentenceTransformer(modules=[static], device="cpu")
     path = random_bert_encoder(
         tokenizer_dir, work_dir / "init", shape=dict(config.shape), max_length=config.max_seq_length, seed=config.seed
     )
     return SentenceTransformer(str(path), device="cpu")
+
+
+def _scale_by_idf(static: Any, tokenizer: Any, texts: Sequence[str]) -> None:
+    """Scale each token vector by its corpus IDF over the mean IDF of the tokens the corpus uses.
+
+    Mean pooling then weighs rare terms up and frequent ones down from the first step, as BM25 does.
+    """
+    import torch
+
+    from retrieval.term_stats import corpus_term_stats
+
+    idf, _ = corpus_term_stats(tokenizer, texts)
+    seen = idf < idf.max()
+    scale = idf / (idf[seen].mean() if seen.any() else idf.mean())
+    with torch.no_grad():
+        static.embedding.weight.mul_(torch.tensor(scale, dtype=static.embedding.weight.dtype)[:, None])
 
 
 def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderConfig, work_dir: Path, show: bool) -> list:
@@ -198,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--architecture", choices=["static", "transformer"])
     p.add_argument("--tokenizer", help="tokenizer folder for from-scratch models, or 'corpus' to train one")
     p.add_argument("--dim", type=int)
+    p.add_argument("--static-init", choices=["idf", "random"], help="StaticEmbedding start: IDF-scaled (default) or plain random")
     p.add_argument("--epochs", type=int)
     p.add_argument("--mining-rounds", type=int)
     p.add_argument("--batch-size", type=int)
@@ -217,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         k: v
         for k, v in {
             "model": args.model, "architecture": args.architecture, "tokenizer": args.tokenizer, "dim": args.dim,
-            "epochs": args.epochs, "mining_rounds": args.mining_rounds, "batch_size": args.batch_size,
+            "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "margin": args.margin, "seed": args.seed,
         }.items()
         if v is not None

@@ -127,6 +127,35 @@ def test_stage2_rows_use_stage1_negatives_and_split_by_query(ce_data, labels):
         assert (row.doc_id in qrels[row.query_id]) == (row.label == 1)
 
 
+def test_pseudo_query_lists_score_the_passage_the_reranker_sees(bi_runs, docs):
+    # Without labels the positive is its document with the query sentence taken out; its stage-1 score
+    # in the validation lists must be that text's, not the indexed document's (a near-copy of the query).
+    from rerank.train import stage2_examples
+    from retrieval import Encoder, build_index
+
+    encoder = Encoder.load(str(bi_runs["a"].path), device="cpu")
+    index = build_index(docs, encoder, show_progress=False)
+    data = stage2_examples(docs, encoder, index, _ce_config(None, 0), pseudo_per_doc=1)
+    indexed = {q: dict(hits) for q, hits in _ranked(encoder, index, data.validation_lists).items()}
+    changed = 0
+    for c in data.validation_lists:
+        for d, passage, score, rel in zip(c.doc_ids, c.passages, c.stage1_scores, c.relevant):
+            if not rel:
+                assert score == pytest.approx(indexed[c.query_id][d], abs=1e-5)
+                continue
+            q = encoder.encode_queries([c.query])[0]
+            v = encoder.encode_documents([passage], show_progress=False)[0]
+            assert score == pytest.approx(float(q @ v / np.linalg.norm(q) / np.linalg.norm(v)), abs=1e-5)
+            changed += score < indexed[c.query_id][d] - 1e-6
+    assert changed > 0, "taking the sentence out should lower some positives' stage-1 scores"
+
+
+def _ranked(encoder, index, lists):
+    from rerank.train_data import stage1_ranked
+
+    return stage1_ranked(encoder, index, {c.query_id: c.query for c in lists}, 10)
+
+
 def test_cross_encoder_seed_reproduces_and_differs(ce_runs):
     from sentence_transformers import CrossEncoder
 
