@@ -20,6 +20,7 @@ __all__ = [
     "candidate_lists",
     "hold_out_queries",
     "pseudo_queries",
+    "rescore_lists",
     "rescore_replaced",
     "split_by_query",
     "stage1_candidates",
@@ -104,19 +105,21 @@ def candidate_lists(
     return out
 
 
-def rescore_replaced(lists: Sequence[CandidateList], positive_texts: Mapping[tuple[str, str], str], encoder: Any) -> list[CandidateList]:
-    """Stage-1 scores of the passages `positive_texts` replaced, computed on the replaced text.
+def rescore_lists(
+    lists: Sequence[CandidateList], encoder: Any, only: Collection[tuple[str, str]] | None = None
+) -> list[CandidateList]:
+    """The lists with stage-1 scores recomputed by `encoder` on their passages' text.
 
-    The index holds a pseudo-query's source document *with* the sentence in it, so stage 1 scores
-    that document as a near-copy of the query; the reranker is shown the document without it.
-    Scoring both on the same text keeps the validation lists, and the stage-1 weight chosen on
-    them, free of that head start (on SciFact it pushed the weight to the top of the grid).
+    Args:
+        lists: candidate lists (their documents are kept; only the scores change).
+        encoder: a `retrieval.Encoder` (cosine when it normalises, else the inner product).
+        only: rescore just these (query id, doc id) pairs; None rescores every passage.
     """
     import numpy as np
 
     out = []
     for cl in lists:
-        where = [i for i, d in enumerate(cl.doc_ids) if (cl.query_id, d) in positive_texts]
+        where = [i for i, d in enumerate(cl.doc_ids) if only is None or (cl.query_id, d) in only]
         if not where:
             out.append(cl)
             continue
@@ -130,6 +133,17 @@ def rescore_replaced(lists: Sequence[CandidateList], positive_texts: Mapping[tup
             scores[i] = float(s)
         out.append(replace(cl, stage1_scores=tuple(scores)))
     return out
+
+
+def rescore_replaced(lists: Sequence[CandidateList], positive_texts: Mapping[tuple[str, str], str], encoder: Any) -> list[CandidateList]:
+    """Stage-1 scores of the passages `positive_texts` replaced, computed on the replaced text.
+
+    The index holds a pseudo-query's source document *with* the sentence in it, so stage 1 scores
+    that document as a near-copy of the query; the reranker is shown the document without it.
+    Scoring both on the same text keeps the validation lists, and the stage-1 weight chosen on
+    them, free of that head start (on SciFact it pushed the weight to the top of the grid).
+    """
+    return rescore_lists(lists, encoder, set(positive_texts))
 
 
 def pseudo_queries(

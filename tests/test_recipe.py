@@ -80,3 +80,26 @@ def test_labelled_recipe_holds_stage2_validation_queries_out_of_stage1(tmp_path)
     assert made.recipe["stage1_pairs"]["labelled"] == len(qrels) - len(held)
     calibration = json.loads((made.reranker_path / "calibration.json").read_text())
     assert calibration["fusion"]["queries"] <= len(held) and "stage1_weight" in calibration
+
+
+def test_refit_stage1_keeps_the_weight_on_its_own_z_scale(tmp_path):
+    import json
+    from dataclasses import replace
+
+    from rerank import CrossEncoderReranker
+
+    queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    budget = replace(FAST, refit_stage1=True)
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path, seed=0, budget=budget, show_progress=False)
+    summary = json.loads((made.encoder_path / "train_summary.json").read_text())
+    assert summary["pairs"]["labelled"] == len(qrels), "the saved stage 1 is the one refit on every labelled query"
+    assert made.recipe["stage1_refit_on_all_labels"] and "stage1_refit" in made.train_seconds
+    calibration = json.loads((made.reranker_path / "calibration.json").read_text())
+    before = calibration["stage1_before"]
+    assert calibration["stage1_weight"] == made.recipe["calibration"]["stage1_weight"]
+    # The refit stage 1 scores the held-out lists on its own scale: the standardisation follows it.
+    assert (calibration["stage1_mean"], calibration["stage1_std"]) != (before["stage1_mean"], before["stage1_std"])
+    assert calibration["stage1_std"] > 0
+    assert CrossEncoderReranker.load(str(made.reranker_path)).stage1_weight == calibration["stage1_weight"]
+    assert not (made.encoder_path.parent / "encoder-heldout").exists()
