@@ -44,7 +44,7 @@ class RecipeBudget:
         refit_stage1: with labels, once stage 2 is trained and its stage-1 weight chosen on the
             queries held out of stage 1, train stage 1 again on every labelled query and save that
             one, with the reranker's stage-1 standardisation recomputed from the refit stage 1's
-            scores of the held-out lists (`rerank.train.restandardise_stage1`). Holding the queries
+            scores of the held-out lists (`rerank.train_fusion.restandardise_stage1`). Holding the queries
             out costs stage 1 about 0.02-0.03 nDCG@10 on SciFact; without the new standardisation
             the refit stage 1 got a weight on the wrong scale (Searcher 0.818 below its 0.823).
     """
@@ -193,7 +193,8 @@ def scratch_models(
     from retrieval.train import BULK_ENCODING, train_bi_encoder
     from retrieval.train_tokenizer import train_wordpiece
     from retrieval.pairs import corpus_pairs
-    from rerank.train import restandardise_stage1, stage2_examples, train_cross_encoder
+    from rerank.train import stage2_examples, train_cross_encoder
+    from rerank.train_fusion import restandardise_stage1
     from rerank.train_data import hold_out_queries, rescore_lists
 
     docs = read_corpus(corpus)

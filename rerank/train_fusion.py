@@ -1,0 +1,116 @@
+"""Training's side of the stage-1 weight: choose it on held-out lists, fit thresholds on fused scores.
+
+`rerank.fusion` holds the arithmetic (`fuse_stage1`, `choose_stage1_weight`); this module runs a
+trained reranker over the validation data to apply it, and rewrites a saved model's calibration when
+stage 1 is retrained after the weight was chosen (`restandardise_stage1`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rerank.train_config import CrossEncoderConfig
+from rerank.train_data import CandidateList, Example
+
+__all__ = ["choose_and_recalibrate", "restandardise_stage1"]
+
+
+def _logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
+    import torch
+
+    return model.predict(
+        list(pairs), batch_size=batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False,
+        convert_to_numpy=True,
+    )
+
+
+def choose_and_recalibrate(
+    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig
+) -> dict[str, Any]:
+    """Choose the stage-1 weight on the held-out lists, then refit the thresholds on fused scores.
+
+    Validation rows whose document is not in their query's candidate list (a positive stage 1
+    missed) have no stage-1 score at search time either; they are left out of the refit.
+    """
+    from rerank.fusion import choose_stage1_weight
+
+    batch = max(config.batch_size, 64)
+    logits = {c.query_id: _logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
+    by_query = {c.query_id: c for c in lists if c.doc_ids}
+    chosen = choose_stage1_weight(
+        logits, {q: by_query[q].stage1_scores for q in logits}, {q: by_query[q].relevant for q in logits}
+    )
+    out: dict[str, Any] = {
+        "stage1_weight": float(chosen.weight),
+        "stage1_mean": chosen.mean,
+        "stage1_std": chosen.std,
+        "fusion": {
+            "metric": "ndcg@10",
+            "queries": len(logits),
+            "grid": {f"{w:.6g}": round(v, 6) for w, v in chosen.table.items()},
+            "note": "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std)",
+        },
+    }
+    return out | _fused_thresholds(model, validation, lists, chosen.weight, chosen.mean, chosen.std, config)
+
+
+def _fused_thresholds(
+    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], weight: float, mean: float, std: float,
+    config: CrossEncoderConfig,
+) -> dict[str, Any]:
+    """Thresholds refitted on the validation rows' fused probabilities (empty when nothing is fused)."""
+    from rerank.evaluator import probabilities, threshold_metrics
+    from rerank.fusion import fuse_stage1
+
+    stage1 = {(c.query_id, d): score for c in lists for d, score in zip(c.doc_ids, c.stage1_scores)}
+    rows = [r for r in validation if (r.query_id, r.doc_id) in stage1]
+    if not weight or len({r.label for r in rows}) < 2:
+        return {}
+    raw = _logits(model, [(r.query, r.passage) for r in rows], max(config.batch_size, 64))
+    fused = fuse_stage1(raw, [stage1[(r.query_id, r.doc_id)] for r in rows], weight, mean, std)
+    probs, _ = probabilities(fused)
+    m = threshold_metrics([r.label for r in rows], probs, beta=config.beta)
+    return {
+        "threshold": float(m.f1_threshold),
+        "thresholds": {k: float(v) for k, v in m.thresholds().items()},
+        "validation_fused": {k: float(getattr(m, k)) for k in ("ap", "f1", "fbeta", "mcc", "accuracy")} | {"rows": len(rows)},
+    }
+
+
+def restandardise_stage1(
+    reranker_dir: str | Path, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig
+) -> dict[str, Any]:
+    """Keep a trained reranker's stage-1 weight, but standardise a new stage 1's scores for it.
+
+    For a stage 1 retrained after the weight was chosen (e.g. on every labelled query): `lists` are
+    the held-out candidate lists scored by the new stage 1. Their mean and standard deviation
+    replace the old ones, so the weight acts on the same z-scale; the thresholds are refitted on the
+    fused validation probabilities. The old values are kept under ``"stage1_before"``. The
+    calibration file is replaced atomically.
+    """
+    import numpy as np
+    from sentence_transformers import CrossEncoder
+
+    from rerank.calibration import read_calibration
+
+    reranker_dir = Path(reranker_dir)
+    calibration = read_calibration(reranker_dir)
+    if calibration is None:
+        raise FileNotFoundError(f"{reranker_dir} has no calibration.json; train it with fuse_stage1 first")
+    scored = [c for c in lists if c.doc_ids and any(c.relevant)]
+    if not scored:
+        raise ValueError("no held-out list has a relevant candidate: cannot standardise the new stage 1")
+    pooled = np.concatenate([np.asarray(c.stage1_scores, dtype=np.float64) for c in scored])
+    mean, std = float(pooled.mean()), float(pooled.std()) or 1.0
+    weight = float(calibration.get("stage1_weight", 0.0))
+    before = {k: calibration.get(k) for k in ("stage1_mean", "stage1_std", "threshold", "thresholds", "validation_fused")}
+    model = CrossEncoder(str(reranker_dir), device="cpu")
+    calibration.update(stage1_mean=mean, stage1_std=std, stage1_before=before)
+    calibration.update(_fused_thresholds(model, validation, lists, weight, mean, std, config))
+    tmp = reranker_dir / ".calibration.json.tmp"
+    tmp.write_text(json.dumps(calibration, indent=2))
+    tmp.replace(reranker_dir / "calibration.json")
+    return calibration
