@@ -23,7 +23,7 @@ from rerank.train_config import CrossEncoderConfig
 
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "data_fingerprint", "scratch_models"]
 
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ def scratch_models(
         # same held-out lists give its z-scale (it is more confident: its scores spread wider).
         refit_encoder = Encoder.load(str(final.path), device="cpu", batch_size=128, **BULK_ENCODING)
         lists = rescore_lists(data.validation_lists, refit_encoder)
-        stage2.calibration.update(restandardise_stage1(folder / "reranker", data.validation, lists, ce_config))
+        stage2.calibration.update(restandardise_stage1(folder / "reranker", lists))
         seconds["stage2_restandardise"] = time.perf_counter() - started
         shutil.rmtree(stage1_dir, ignore_errors=True)
     seconds["total"] = sum(seconds.values())

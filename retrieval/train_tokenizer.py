@@ -1,19 +1,124 @@
-"""Train a WordPiece tokenizer on a corpus with the `tokenizers` library (for models trained from scratch)."""
+"""Train an uncased BERT-style WordPiece tokenizer on a corpus (for models trained from scratch).
+
+The vocabulary is learned here, deterministically, not by `tokenizers`' WordPiece trainer: that one
+assigns ids to continuation pieces in hash-map order and breaks ties between equally frequent
+merges by those ids, so two trainings on the same texts give different vocabularies (measured here:
+four trainings on SciFact, four different files; huggingface/tokenizers#1794). A different
+vocabulary changes every token id, and with them every model trained on top, which would defeat
+the recipe's seed. This trainer merges the most frequent adjacent pair of pieces, ties broken by
+the pieces' text, with `tokenizers`' own BERT normaliser and pre-tokeniser, and saves a
+`tokenizers` WordPiece model (greedy longest-match encoding, as BERT's).
+"""
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["train_wordpiece"]
+__all__ = ["learn_wordpiece_vocab", "train_wordpiece"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PREFIX = "##"
+
+
+def _word_counts(texts: Iterable[str]) -> Counter:
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True)
+    pre = BertPreTokenizer()
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    return counts
+
+
+def _merged(a: str, b: str) -> str:
+    return a + b[len(PREFIX):]
+
+
+def learn_wordpiece_vocab(
+    word_counts: dict[str, int], vocab_size: int, min_frequency: int = 2, limit_alphabet: int = 1000
+) -> list[str]:
+    """The WordPiece vocabulary of a corpus's word counts: special tokens, characters, then merges.
+
+    Characters: the `limit_alphabet` most frequent (ties by text), each as a word start and as a
+    ``##`` continuation. Merges: repeatedly the adjacent pair with the highest count (at least
+    `min_frequency`), ties broken by the pair's text, until `vocab_size` pieces.
+
+    Example:
+        >>> learn_wordpiece_vocab({"low": 5, "lower": 2, "newest": 6}, 40)[5:8]
+        ['##e', '##l', '##n']
+    """
+    chars: Counter = Counter()
+    for word, n in word_counts.items():
+        for ch in word:
+            chars[ch] += n
+    alphabet = sorted(sorted(chars), key=lambda c: -chars[c])[:limit_alphabet]
+    keep = set(alphabet)
+    pieces = sorted({c for c in alphabet} | {PREFIX + c for c in alphabet})
+    vocab = list(SPECIAL_TOKENS) + [p for p in pieces if p not in SPECIAL_TOKENS]
+    seen = set(vocab)
+
+    words = [
+        [w[0]] + [PREFIX + c for c in w[1:]]
+        for w in sorted(word_counts)
+        if all(c in keep for c in w)
+    ]
+    freq = [word_counts[w] for w in sorted(word_counts) if all(c in keep for c in w)]
+    pair_count: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, symbols in enumerate(words):
+        for pair in zip(symbols, symbols[1:]):
+            pair_count[pair] += freq[i]
+            where[pair].add(i)
+    heap = [(-n, pair) for pair, n in pair_count.items()]
+    heapq.heapify(heap)
+
+    while len(vocab) < vocab_size and heap:
+        neg, pair = heapq.heappop(heap)
+        if pair_count.get(pair, 0) != -neg:
+            continue  # stale entry: the count changed since it was pushed
+        if -neg < min_frequency:
+            break
+        new = _merged(*pair)
+        if new not in seen:
+            vocab.append(new)
+            seen.add(new)
+        changed: set[tuple[str, str]] = set()
+        for i in sorted(where.pop(pair, ())):
+            symbols = words[i]
+            for old in zip(symbols, symbols[1:]):
+                pair_count[old] -= freq[i]
+                where[old].discard(i)
+                changed.add(old)
+            out, j = [], 0
+            while j < len(symbols):
+                if j + 1 < len(symbols) and (symbols[j], symbols[j + 1]) == pair:
+                    out.append(new)
+                    j += 2
+                else:
+                    out.append(symbols[j])
+                    j += 1
+            words[i] = out
+            for p in zip(out, out[1:]):
+                pair_count[p] += freq[i]
+                where[p].add(i)
+                changed.add(p)
+        pair_count.pop(pair, None)
+        for p in changed:
+            if p != pair and pair_count.get(p, 0) > 0:
+                heapq.heappush(heap, (-pair_count[p], p))
+    return vocab
 
 
 def train_wordpiece(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 16_000, min_frequency: int = 2) -> Path:
     """Train an uncased BERT-style WordPiece tokenizer and save it as a Hugging Face tokenizer folder.
 
-    The folder loads with ``AutoTokenizer.from_pretrained(out_dir)`` and holds ``tokenizer.json`` for
+    The same texts always give the same tokenizer. The folder loads with
+    ``AutoTokenizer.from_pretrained(out_dir)`` and holds ``tokenizer.json`` for
     ``tokenizers.Tokenizer.from_file``.
 
     Example:
@@ -26,9 +131,9 @@ def train_wordpiece(texts: Iterable[str], out_dir: str | Path, vocab_size: int =
         raise ValueError(f"vocab_size {vocab_size} is too small for a WordPiece vocabulary; use at least 100")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertWordPieceTokenizer(lowercase=True, strip_accents=True, clean_text=True)
-    tokenizer.train_from_iterator(
-        list(texts), vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
+    pieces = learn_wordpiece_vocab(_word_counts(texts), vocab_size, min_frequency)
+    tokenizer = BertWordPieceTokenizer(
+        {piece: i for i, piece in enumerate(pieces)}, lowercase=True, strip_accents=True, clean_text=True
     )
     fast = BertTokenizerFast(tokenizer_object=tokenizer._tokenizer, do_lower_case=True, model_max_length=512)
     fast.save_pretrained(str(out_dir))

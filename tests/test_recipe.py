@@ -90,16 +90,31 @@ def test_refit_stage1_keeps_the_weight_on_its_own_z_scale(tmp_path):
 
     queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
     qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    kept = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path / "a", seed=0, budget=FAST, show_progress=False)
     budget = replace(FAST, refit_stage1=True)
-    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path, seed=0, budget=budget, show_progress=False)
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path / "b", seed=0, budget=budget, show_progress=False)
     summary = json.loads((made.encoder_path / "train_summary.json").read_text())
     assert summary["pairs"]["labelled"] == len(qrels), "the saved stage 1 is the one refit on every labelled query"
     assert made.recipe["stage1_refit_on_all_labels"] and "stage1_refit" in made.train_seconds
+    held_out = json.loads((kept.reranker_path / "calibration.json").read_text())
     calibration = json.loads((made.reranker_path / "calibration.json").read_text())
-    before = calibration["stage1_before"]
-    assert calibration["stage1_weight"] == made.recipe["calibration"]["stage1_weight"]
-    # The refit stage 1 scores the held-out lists on its own scale: the standardisation follows it.
-    assert (calibration["stage1_mean"], calibration["stage1_std"]) != (before["stage1_mean"], before["stage1_std"])
+    # Same seed and data: the same held-out stage 1 and reranker, so the same weight and thresholds ...
+    for key in ("stage1_weight", "threshold", "thresholds"):
+        assert calibration[key] == held_out[key]
+    # ... but the refit stage 1 scores the held-out lists on its own scale, and the standardisation follows it.
+    assert calibration["stage1_before"] == {"stage1_mean": held_out["stage1_mean"], "stage1_std": held_out["stage1_std"]}
+    assert (calibration["stage1_mean"], calibration["stage1_std"]) != (held_out["stage1_mean"], held_out["stage1_std"])
     assert calibration["stage1_std"] > 0
     assert CrossEncoderReranker.load(str(made.reranker_path)).stage1_weight == calibration["stage1_weight"]
     assert not (made.encoder_path.parent / "encoder-heldout").exists()
+
+
+def test_recipe_reproduces_from_the_tokenizer_up(tmp_path):
+    # Same seed and data, two caches: identical tokenizer, stage 1 and stage 2, byte for byte.
+    runs = [
+        scratch_models(Path("toy"), RECORDS, None, None, tmp_path / name, seed=0, budget=FAST, show_progress=False)
+        for name in ("a", "b")
+    ]
+    a, b = (r.encoder_path.parent for r in runs)
+    for part in ("tokenizer/tokenizer.json", "encoder/model.safetensors", "reranker/model.safetensors", "reranker/calibration.json"):
+        assert (a / part).read_bytes() == (b / part).read_bytes(), part
