@@ -156,8 +156,8 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
 
 def _summary(out_dir: Path) -> str:
     lines = [
-        "| regime | variant | subset | queries | BM25 | stage 1 | stage 2 (Searcher) | stage 2 gain | cross-encoder alone | stage-1 train s | stage-2 train s | total train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| regime | variant | recipe | subset | queries | BM25 | stage 1 | stage 2 (Searcher) | stage 2 gain | cross-encoder alone | stage-1 train s | stage-2 train s | total train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(out_dir.glob("*.json")):
         if path.name.count("-history") or path.name.endswith("calibration.json"):
@@ -168,7 +168,7 @@ def _summary(out_dir: Path) -> str:
         ts = r["train_seconds"]
         for subset, m in r["metrics"].items():
             lines.append(
-                f"| {r['regime']} | {r['variant']} | {subset} | {m['queries']} | {m['bm25']['ndcg@10']:.3f} | "
+                f"| {r['regime']} | {r['variant']} | v{r['recipe'].get('version', '?')} | {subset} | {m['queries']} | {m['bm25']['ndcg@10']:.3f} | "
                 f"{m['stage1_dense']['ndcg@10']:.3f} | {m['stage2_rerank']['ndcg@10']:.3f} | "
                 f"{m['stage2_rerank']['ndcg@10'] - m['stage1_dense']['ndcg@10']:+.3f} | "
                 f"{m.get('stage2_alone', {}).get('ndcg@10', float('nan')):.3f} | {ts.get('stage1', 0):.0f} | "
