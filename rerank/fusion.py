@@ -74,6 +74,19 @@ def _ranking_logit(logits: np.ndarray) -> np.ndarray:
     return logits.reshape(-1)
 
 
+def stage1_standardisation(score_lists: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Mean and standard deviation of stage-1 scores pooled over candidate lists (std 1 when constant).
+
+    Example:
+        >>> stage1_standardisation([[1.0, 3.0], [2.0]])
+        (2.0, 0.816496580927726)
+    """
+    pooled = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1) for s in score_lists])
+    std = float(pooled.std())
+    # Stage 1 gave every candidate the same score: its weight cannot matter, any scale will do.
+    return float(pooled.mean()), std if std > 1e-12 else 1.0
+
+
 def choose_stage1_weight(
     logits: Mapping[str, np.ndarray],
     stage1_scores: Mapping[str, Sequence[float]],
@@ -109,10 +122,7 @@ def choose_stage1_weight(
     ranking = {q: _ranking_logit(logits[q]) for q in qids}
     spreads = [float(r.std()) for r in ranking.values() if len(r) > 1]
     unit = float(np.median(spreads)) if spreads and np.median(spreads) > 1e-9 else 1.0
-    pooled = np.concatenate([np.asarray(stage1_scores[q], dtype=np.float64).reshape(-1) for q in qids])
-    mean, std = float(pooled.mean()), float(pooled.std())
-    if not std > 1e-12:
-        std = 1.0  # stage 1 gave every candidate the same score: its weight cannot matter
+    mean, std = stage1_standardisation([stage1_scores[q] for q in qids])
     qrels = Qrels({q: {str(i): 1 for i, r in enumerate(relevant[q]) if r} for q in qids})
     table: dict[float, float] = {}
     for step in grid:

@@ -203,7 +203,7 @@ def stage2_examples(
     """
     from retrieval.encoder import document_text
     from rerank.train_data import (
-        build_examples, candidate_lists, pseudo_queries, rescore_replaced, split_by_query, stage1_ranked,
+        build_examples, candidate_lists, pseudo_queries, rescore_lists, split_by_query, stage1_ranked,
     )
 
     positives = None
@@ -226,8 +226,8 @@ def stage2_examples(
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     held = sorted({r.query_id for r in validation})
     lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
-    if positives:
-        lists = rescore_replaced(lists, positives, encoder)
+    if positives:  # stage 1 scored the indexed document, sentence included; score what the reranker sees
+        lists = rescore_lists(lists, encoder, set(positives))
     return Stage2Data(train, validation, lists)
 
 

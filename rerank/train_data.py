@@ -21,7 +21,6 @@ __all__ = [
     "hold_out_queries",
     "pseudo_queries",
     "rescore_lists",
-    "rescore_replaced",
     "split_by_query",
     "stage1_candidates",
     "stage1_ranked",
@@ -110,6 +109,10 @@ def rescore_lists(
 ) -> list[CandidateList]:
     """The lists with stage-1 scores recomputed by `encoder` on their passages' text.
 
+    Used for a stage 1 retrained after the lists were made, and for pseudo-queries: the index holds
+    a pseudo-query's source document *with* its sentence, while the reranker is shown the document
+    without it; scoring both on the same text keeps the stage-1 weight chosen on the lists honest.
+
     Args:
         lists: candidate lists (their documents are kept; only the scores change).
         encoder: a `retrieval.Encoder` (cosine when it normalises, else the inner product).
@@ -117,33 +120,21 @@ def rescore_lists(
     """
     import numpy as np
 
-    out = []
-    for cl in lists:
-        where = [i for i, d in enumerate(cl.doc_ids) if only is None or (cl.query_id, d) in only]
-        if not where:
-            out.append(cl)
-            continue
-        q = encoder.encode_queries([cl.query])[0]
-        docs = encoder.encode_documents([cl.passages[i] for i in where], show_progress=False)
-        if encoder.normalize:
-            q = q / max(float(np.linalg.norm(q)), 1e-12)
-            docs = docs / np.maximum(np.linalg.norm(docs, axis=1, keepdims=True), 1e-12)
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12) if encoder.normalize else v
+
+    where = [[i for i, d in enumerate(cl.doc_ids) if only is None or (cl.query_id, d) in only] for cl in lists]
+    todo = [k for k, w in enumerate(where) if w]
+    queries = unit(encoder.encode_queries([lists[k].query for k in todo])) if todo else None
+    out = list(lists)
+    for row, k in enumerate(todo):
+        cl = lists[k]
+        docs = unit(encoder.encode_documents([cl.passages[i] for i in where[k]], show_progress=False))
         scores = list(cl.stage1_scores)
-        for i, s in zip(where, docs @ q):
+        for i, s in zip(where[k], docs @ queries[row]):
             scores[i] = float(s)
-        out.append(replace(cl, stage1_scores=tuple(scores)))
+        out[k] = replace(cl, stage1_scores=tuple(scores))
     return out
-
-
-def rescore_replaced(lists: Sequence[CandidateList], positive_texts: Mapping[tuple[str, str], str], encoder: Any) -> list[CandidateList]:
-    """Stage-1 scores of the passages `positive_texts` replaced, computed on the replaced text.
-
-    The index holds a pseudo-query's source document *with* the sentence in it, so stage 1 scores
-    that document as a near-copy of the query; the reranker is shown the document without it.
-    Scoring both on the same text keeps the validation lists, and the stage-1 weight chosen on
-    them, free of that head start (on SciFact it pushed the weight to the top of the grid).
-    """
-    return rescore_lists(lists, encoder, set(positive_texts))
 
 
 def pseudo_queries(

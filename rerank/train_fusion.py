@@ -90,9 +90,8 @@ def restandardise_stage1(reranker_dir: str | Path, lists: Sequence[CandidateList
     would be too good to fit thresholds on (on SciFact: fused validation AP 0.98 instead of 0.83).
     The old standardisation is kept under ``"stage1_before"``; the file is replaced atomically.
     """
-    import numpy as np
-
     from rerank.calibration import read_calibration
+    from rerank.fusion import stage1_standardisation
 
     reranker_dir = Path(reranker_dir)
     calibration = read_calibration(reranker_dir)
@@ -101,8 +100,7 @@ def restandardise_stage1(reranker_dir: str | Path, lists: Sequence[CandidateList
     scored = [c for c in lists if c.doc_ids and any(c.relevant)]
     if not scored:
         raise ValueError("no held-out list has a relevant candidate: cannot standardise the new stage 1")
-    pooled = np.concatenate([np.asarray(c.stage1_scores, dtype=np.float64) for c in scored])
-    mean, std = float(pooled.mean()), float(pooled.std()) or 1.0
+    mean, std = stage1_standardisation([c.stage1_scores for c in scored])
     before = {k: calibration.get(k) for k in ("stage1_mean", "stage1_std")}
     calibration.update(stage1_mean=mean, stage1_std=std, stage1_before=before)
     tmp = reranker_dir / ".calibration.json.tmp"

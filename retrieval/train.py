@@ -217,7 +217,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--architecture", choices=["static", "transformer"])
     p.add_argument("--tokenizer", help="tokenizer folder for from-scratch models, or 'corpus' to train one")
     p.add_argument("--dim", type=int)
-    p.add_argument("--static-init", choices=["idf", "random"], help="StaticEmbedding start: IDF-scaled (default) or plain random")
+    p.add_argument(
+        "--static-init", choices=["idf", "random"], help="StaticEmbedding start: IDF-scaled (default) or plain random"
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--mining-rounds", type=int)
     p.add_argument("--batch-size", type=int)
@@ -237,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         k: v
         for k, v in {
             "model": args.model, "architecture": args.architecture, "tokenizer": args.tokenizer, "dim": args.dim,
-            "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds, "batch_size": args.batch_size,
+            "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds,
+            "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "margin": args.margin, "seed": args.seed,
         }.items()
         if v is not None
