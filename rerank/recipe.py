@@ -23,7 +23,7 @@ from rerank.train_config import CrossEncoderConfig
 
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "data_fingerprint", "scratch_models"]
 
-RECIPE_VERSION = 6
+RECIPE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,10 @@ FAST = RecipeBudget(
 # to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
 DEFAULT = RecipeBudget(
     name="default",
-    bi_encoder=BiEncoderConfig(dim=512, epochs=5, mining_rounds=2, batch_size=256, label_repeats=5),
-    corpus_bi_encoder=BiEncoderConfig(dim=512, epochs=5, mining_rounds=2, batch_size=1024, sentences_per_doc=4),
+    bi_encoder=BiEncoderConfig(dim=512, epochs=5, mining_rounds=2, batch_size=256, label_repeats=5, members=3),
+    corpus_bi_encoder=BiEncoderConfig(
+        dim=512, epochs=5, mining_rounds=2, batch_size=1024, sentences_per_doc=4, members=5
+    ),
     cross_encoder=CrossEncoderConfig(
         architecture="kernel", max_length=512, epochs=4, batch_size=32, negatives_per_query=8, depth=100,
         negative_depth=30, train_embeddings=False, fuse_stage1=True,

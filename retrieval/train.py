@@ -25,7 +25,7 @@ from typing import Any
 
 from retrieval.train_config import BiEncoderConfig
 
-__all__ = ["BULK_ENCODING", "BiEncoderResult", "initial_model", "main", "train_bi_encoder"]
+__all__ = ["BULK_ENCODING", "BiEncoderResult", "initial_model", "join_static_models", "main", "train_bi_encoder"]
 
 # Encoder options for encoding a whole corpus at once (mining, candidate lists): batches capped by
 # count only, torch's own thread setting. The defaults, tuned for queries, split a corpus into tiny
@@ -129,6 +129,70 @@ def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderC
     ]
 
 
+def _train_member(
+    docs: Sequence[Any], labelled: list, config: BiEncoderConfig, work_dir: Path, name: str, show: bool
+) -> tuple[Any, dict[str, int], list[dict[str, float]]]:
+    """One model: in-batch-negative epochs on the pairs, then the hard-negative mining rounds."""
+    from transformers import set_seed
+
+    from retrieval.encoder import Encoder, document_text
+    from retrieval.indexing import build_index
+    from retrieval.mining import mine_hard_negatives
+    from retrieval.pairs import corpus_pairs
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(config.seed)
+    model = initial_model(config, [document_text(d) for d in docs], work_dir)
+    if config.model is None and config.architecture == "transformer":
+        model.max_seq_length = config.max_seq_length
+    unlabelled = corpus_pairs(docs, config.sentences_per_doc, config.use_titles, seed=config.seed)
+    pairs = labelled * config.label_repeats + unlabelled
+    if len(pairs) < 2:
+        raise ValueError("fewer than 2 training pairs: the corpus is too small (or has no titles or sentences)")
+    counts = {"labelled": len(labelled), "corpus": len(unlabelled), "triplets": 0}
+
+    history = _fit(
+        model, {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}, config.epochs,
+        config, work_dir, show,
+    )
+    for round_ in range(config.mining_rounds):
+        encoder = Encoder(model, name=f"{name}@round{round_}", batch_size=128, **BULK_ENCODING)
+        index = build_index(docs, encoder, show_progress=show)
+        triplets = mine_hard_negatives(
+            pairs, encoder, index, depth=config.depth, skip_top=config.skip_top, margin=config.margin,
+            num_negatives=config.num_negatives, seed=config.seed + round_,
+        )
+        counts["triplets"] += len(triplets)
+        if len(triplets) < 2:
+            continue
+        rows = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negative": [t[2] for t in triplets]}
+        history += _fit(model, rows, config.mining_epochs, config, work_dir, show)
+    return model, counts, history
+
+
+def join_static_models(models: Sequence[Any], texts: Sequence[str]) -> Any:
+    """One StaticEmbedding model whose token vectors are the members' vectors side by side.
+
+    Each member is first scaled so its vectors of `texts` have unit mean length: the joined cosine
+    then weighs the members alike and is close to the mean of their cosines (a seed ensemble that
+    is still one ordinary sentence-transformers model with one index).
+    """
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    blocks = []
+    for model in models:
+        static = model[0]
+        if not isinstance(static, StaticEmbedding) or len(model) != 1:
+            raise ValueError("join_static_models joins models made of one StaticEmbedding module only")
+        vectors = model.encode(list(texts), batch_size=1024, convert_to_numpy=True, show_progress_bar=False)
+        mean_length = float(np.linalg.norm(vectors, axis=1).mean()) or 1.0
+        blocks.append(static.embedding.weight.detach().cpu().numpy() / mean_length)
+    joined = StaticEmbedding(models[0][0].tokenizer, embedding_weights=np.hstack(blocks))
+    return SentenceTransformer(modules=[joined], device="cpu")
+
+
 def train_bi_encoder(
     corpus: Any,
     out_dir: str | Path,
@@ -150,13 +214,9 @@ def train_bi_encoder(
         >>> result = train_bi_encoder("scifact/", "models/st", BiEncoderConfig(epochs=1))  # doctest: +SKIP
         >>> SentenceTransformer(str(result.path))  # doctest: +SKIP
     """
-    from transformers import set_seed
-
     from indexes import read_corpus
-    from retrieval.encoder import Encoder, document_text
-    from retrieval.indexing import build_index
-    from retrieval.mining import mine_hard_negatives
-    from retrieval.pairs import corpus_pairs, labelled_pairs
+    from retrieval.encoder import document_text
+    from retrieval.pairs import labelled_pairs
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -164,38 +224,20 @@ def train_bi_encoder(
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     docs = read_corpus(corpus)
-    set_seed(config.seed)
-    model = initial_model(config, [document_text(d) for d in docs], work_dir)
-    if config.model is None and config.architecture == "transformer":
-        model.max_seq_length = config.max_seq_length
-
     labelled = []
     if config.use_labels and train_qrels:
         if train_queries is None:
             raise ValueError("train_qrels were given without train_queries")
         labelled = labelled_pairs(train_queries, train_qrels, docs)
-    unlabelled = corpus_pairs(docs, config.sentences_per_doc, config.use_titles, seed=config.seed)
-    pairs = labelled * config.label_repeats + unlabelled
-    if len(pairs) < 2:
-        raise ValueError("fewer than 2 training pairs: the corpus is too small (or has no titles or sentences)")
-    counts = {"labelled": len(labelled), "corpus": len(unlabelled), "triplets": 0}
-
-    history = _fit(
-        model, {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}, config.epochs,
-        config, work_dir, show_progress,
-    )
-    for round_ in range(config.mining_rounds):
-        encoder = Encoder(model, name=f"{out_dir}@round{round_}", batch_size=128, **BULK_ENCODING)
-        index = build_index(docs, encoder, show_progress=show_progress)
-        triplets = mine_hard_negatives(
-            pairs, encoder, index, depth=config.depth, skip_top=config.skip_top, margin=config.margin,
-            num_negatives=config.num_negatives, seed=config.seed + round_,
-        )
-        counts["triplets"] += len(triplets)
-        if len(triplets) < 2:
-            continue
-        rows = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negative": [t[2] for t in triplets]}
-        history += _fit(model, rows, config.mining_epochs, config, work_dir, show_progress)
+    members = [
+        _train_member(docs, labelled, config.replace(seed=config.seed + i), work_dir / f"member{i}", f"{out_dir}#{i}", show_progress)
+        for i in range(config.members)
+    ]
+    model, counts, history = members[0]
+    if len(members) > 1:
+        model = join_static_models([m for m, _, _ in members], [document_text(d) for d in docs])
+        history = [{**row, "member": i} for i, (_, _, h) in enumerate(members) for row in h]
+        counts = {**counts, "triplets": sum(c["triplets"] for _, c, _ in members), "members": len(members)}
 
     model.save(str(out_dir))
     seconds = time.perf_counter() - start
@@ -225,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--margin", type=float)
+    p.add_argument("--members", type=int, help="static: train this many seeds and join them into one model")
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
     return p
@@ -241,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model, "architecture": args.architecture, "tokenizer": args.tokenizer, "dim": args.dim,
             "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds,
             "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate, "margin": args.margin, "seed": args.seed,
+            "learning_rate": args.learning_rate, "margin": args.margin, "members": args.members, "seed": args.seed,
         }.items()
         if v is not None
     }

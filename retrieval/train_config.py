@@ -41,6 +41,11 @@ class BiEncoderConfig:
         sentences_per_doc: (sentence, rest of document) pairs per document; 0 turns them off.
         use_titles: (title, body) pairs.
         depth, skip_top, margin, num_negatives: hard-negative mining (see `retrieval.mining`).
+        members: static only: train this many models, with seeds `seed`, `seed + 1`, ..., and join
+            them into one StaticEmbedding whose token vectors are the members' side by side (each
+            member scaled so its document vectors have unit mean length), so its cosine is close to
+            the mean of the members' cosines. SciFact with labels: two seeds alone 0.810 and 0.827,
+            joined 0.835.
         seed: every random choice (initialisation, pair sampling, batch order).
 
     Example:
@@ -72,6 +77,7 @@ class BiEncoderConfig:
     skip_top: int = 0
     margin: float = 0.05
     num_negatives: int = 1
+    members: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -79,9 +85,11 @@ class BiEncoderConfig:
             raise ValueError(f"architecture must be one of {_ARCHITECTURES}, got {self.architecture!r}")
         if self.static_init not in _STATIC_INITS:
             raise ValueError(f"static_init must be one of {_STATIC_INITS}, got {self.static_init!r}")
-        for name in ("epochs", "batch_size", "vocab_size", "dim", "max_seq_length", "label_repeats"):
+        for name in ("epochs", "batch_size", "vocab_size", "dim", "max_seq_length", "label_repeats", "members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.members > 1 and (self.model is not None or self.architecture != "static"):
+            raise ValueError("members > 1 joins StaticEmbedding models only: train from scratch with architecture='static'")
         if self.mining_rounds < 0 or self.sentences_per_doc < 0:
             raise ValueError("mining_rounds and sentences_per_doc cannot be negative")
 

@@ -82,6 +82,28 @@ def test_bi_encoder_loads_and_indexes(bi_runs, docs):
     assert saved.seed == 0 and saved.dim == 16
 
 
+def test_members_join_the_seeds_side_by_side(tmp_path, tokenizer_dir, bi_runs, docs, labels):
+    from sentence_transformers import SentenceTransformer
+
+    from retrieval import document_text
+    from retrieval.train import train_bi_encoder
+
+    queries, qrels = labels
+    joined = train_bi_encoder(
+        docs, tmp_path / "j", _bi_config(tokenizer_dir, 0).replace(members=2), queries, qrels, show_progress=False
+    )
+    model = SentenceTransformer(str(joined.path), device="cpu")
+    weight = model[0].embedding.weight.detach().numpy()
+    assert weight.shape[1] == 32 and joined.pairs["members"] == 2
+    texts = [document_text(d) for d in docs]
+    for half, name in ((weight[:, :16], "a"), (weight[:, 16:], "c")):  # seeds 0 and 1 alone
+        member = SentenceTransformer(str(bi_runs[name].path), device="cpu")
+        length = np.linalg.norm(member.encode(texts, convert_to_numpy=True), axis=1).mean()
+        np.testing.assert_allclose(half * length, member[0].embedding.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="StaticEmbedding"):
+        BiEncoderConfig(architecture="transformer", members=2)
+
+
 @pytest.fixture(scope="module")
 def ce_data(bi_runs, docs, labels):
     from rerank.train import stage2_examples
