@@ -193,9 +193,8 @@ def scratch_models(
     from indexes import read_corpus
     from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
-    from retrieval.train import BULK_ENCODING, train_bi_encoder
+    from retrieval.train import BULK_ENCODING, corpus_anchors, train_bi_encoder
     from retrieval.train_tokenizer import train_wordpiece
-    from retrieval.pairs import corpus_pairs
     from rerank.train import stage2_examples, train_cross_encoder
     from rerank.train_fusion import restandardise_stage1
     from rerank.train_data import hold_out_queries, rescore_lists
@@ -229,9 +228,7 @@ def scratch_models(
     stage1 = train_bi_encoder(docs, stage1_dir, bi_config, train_queries, stage1_qrels, show_progress)
     seconds["stage1"] = stage1.seconds
     # Without labels, stage 2's pseudo-queries are sentences stage 1 did not train on, for the same reason.
-    stage1_anchors = (
-        set() if labelled else {p.anchor for p in corpus_pairs(docs, bi_config.sentences_per_doc, bi_config.use_titles, seed=seed)}
-    )
+    stage1_anchors = set() if labelled else corpus_anchors(docs, bi_config)
 
     started = time.perf_counter()
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)

@@ -25,7 +25,7 @@ from typing import Any
 
 from retrieval.train_config import BiEncoderConfig
 
-__all__ = ["BULK_ENCODING", "BiEncoderResult", "initial_model", "join_static_models", "main", "train_bi_encoder"]
+__all__ = ["BULK_ENCODING", "BiEncoderResult", "corpus_anchors", "initial_model", "join_static_models", "main", "train_bi_encoder"]
 
 # Encoder options for encoding a whole corpus at once (mining, candidate lists): batches capped by
 # count only, torch's own thread setting. The defaults, tuned for queries, split a corpus into tiny
@@ -168,6 +168,21 @@ def _train_member(
         rows = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negative": [t[2] for t in triplets]}
         history += _fit(model, rows, config.mining_epochs, config, work_dir, show)
     return model, counts, history
+
+
+def corpus_anchors(docs: Sequence[Any], config: BiEncoderConfig) -> set[str]:
+    """The anchors (title, sentence) of every corpus pair `train_bi_encoder` trains on with `config`.
+
+    Each member draws its own sentences (its seed), so this is the union over the members: what
+    stage 2 must not use as pseudo-queries, or stage 1 looks better on them than on new queries.
+    """
+    from retrieval.pairs import corpus_pairs
+
+    return {
+        p.anchor
+        for i in range(config.members)
+        for p in corpus_pairs(docs, config.sentences_per_doc, config.use_titles, seed=config.seed + i)
+    }
 
 
 def join_static_models(models: Sequence[Any], texts: Sequence[str]) -> Any:

@@ -104,6 +104,16 @@ def test_members_join_the_seeds_side_by_side(tmp_path, tokenizer_dir, bi_runs, d
         BiEncoderConfig(architecture="transformer", members=2)
 
 
+def test_corpus_anchors_cover_every_member(docs):
+    from retrieval.pairs import corpus_pairs
+    from retrieval.train import corpus_anchors
+
+    config = BiEncoderConfig(sentences_per_doc=1, use_titles=False, members=2, seed=3)
+    by_seed = [{p.anchor for p in corpus_pairs(docs, 1, False, seed=s)} for s in (3, 4)]
+    assert by_seed[0] != by_seed[1], "the members must draw different sentences for this test to mean anything"
+    assert corpus_anchors(docs, config) == by_seed[0] | by_seed[1]
+
+
 @pytest.fixture(scope="module")
 def ce_data(bi_runs, docs, labels):
     from rerank.train import stage2_examples
