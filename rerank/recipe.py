@@ -21,7 +21,7 @@ from typing import Any
 from retrieval.train_config import BiEncoderConfig
 from rerank.train_config import CrossEncoderConfig
 
-__all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "data_fingerprint", "scratch_models"]
+__all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "cache_key", "data_fingerprint", "scratch_models"]
 
 RECIPE_VERSION = 7
 
@@ -151,8 +151,15 @@ def data_fingerprint(
     return h.hexdigest()
 
 
-def _key(budget: RecipeBudget, seed: int, fingerprint: str) -> str:
-    payload = json.dumps({"v": RECIPE_VERSION, "budget": budget.to_dict(), "seed": seed, "data": fingerprint}, sort_keys=True)
+def cache_key(budget: RecipeBudget, labelled: bool, seed: int, fingerprint: str) -> str:
+    """The cache folder name of a recipe run: a hash of what can change the trained models.
+
+    Fields a run does not use leave the key alone: with labels, `corpus_bi_encoder`; without them,
+    `bi_encoder` (when `corpus_bi_encoder` is set) and `refit_stage1` (it needs labels).
+    """
+    stage1 = budget.bi_encoder if labelled or budget.corpus_bi_encoder is None else budget.corpus_bi_encoder
+    used = replace(budget, bi_encoder=stage1, corpus_bi_encoder=None, refit_stage1=labelled and budget.refit_stage1)
+    payload = json.dumps({"v": RECIPE_VERSION, "budget": used.to_dict(), "seed": seed, "data": fingerprint}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -204,8 +211,7 @@ def scratch_models(
     docs = read_corpus(corpus)
     labelled = bool(train_qrels)
     fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
-    # Fields that cannot change what is trained do not change the key (refit needs labels).
-    key = _key(budget if labelled else replace(budget, refit_stage1=False), seed, fingerprint)
+    key = cache_key(budget, labelled, seed, fingerprint)
     folder = Path(cache_dir) / key
     found = _cached(folder)
     if found is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexes import read_corpus
-from rerank.recipe import FAST, ScratchModels, data_fingerprint, scratch_models
+from rerank.recipe import FAST, ScratchModels, cache_key, data_fingerprint, scratch_models
 
 TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
 RECORDS = [
@@ -51,6 +51,21 @@ def test_fingerprint_depends_on_corpus_and_train_labels():
     assert data_fingerprint(edited, None, None) != base
     assert data_fingerprint(docs, {"q": "x"}, {"q": {"d1": 1}}) != base
     assert data_fingerprint(docs, {"q": "x"}, {"q": {"d1": 1}}) != data_fingerprint(docs, {"q": "x"}, {"q": {"d2": 1}})
+
+
+def test_cache_key_follows_only_what_the_run_uses():
+    from dataclasses import replace
+
+    corpus_recipe = replace(FAST, corpus_bi_encoder=FAST.bi_encoder.replace(members=2))
+    other_labelled = replace(corpus_recipe, bi_encoder=FAST.bi_encoder.replace(epochs=2))
+    # With labels the corpus-only stage 1 is unused; without labels the labelled one is.
+    assert cache_key(FAST, True, 0, "data") == cache_key(corpus_recipe, True, 0, "data")
+    assert cache_key(corpus_recipe, False, 0, "data") == cache_key(other_labelled, False, 0, "data")
+    assert cache_key(corpus_recipe, True, 0, "data") != cache_key(other_labelled, True, 0, "data")
+    assert cache_key(FAST, False, 0, "data") != cache_key(corpus_recipe, False, 0, "data")
+    assert cache_key(replace(FAST, refit_stage1=True), False, 0, "data") == cache_key(FAST, False, 0, "data")
+    assert cache_key(replace(FAST, refit_stage1=True), True, 0, "data") != cache_key(FAST, True, 0, "data")
+    assert cache_key(FAST, True, 0, "data") != cache_key(FAST, True, 1, "data") != cache_key(FAST, True, 1, "other")
 
 
 def test_searcher_uses_the_scratch_models(cache_dir):
