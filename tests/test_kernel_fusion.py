@@ -57,6 +57,19 @@ def test_kernel_model_round_trips_and_refuses_inputs_without_token_types(kernel_
         model.model(input_ids=torch.tensor([[2, 100, 3, 200, 3]]))
 
 
+def test_a_pair_scores_the_same_alone_and_padded_in_a_batch(kernel_path):
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(kernel_path), device="cpu")
+    long_query = "statins cholesterol cardiac mortality older adults protein folding chain collapse"
+    pairs = [("statins mortality", CORPUS[0]), (long_query, " ".join(CORPUS * 3)), ("chain", CORPUS[2])]
+    batched = model.predict(pairs, batch_size=3)
+    alone = np.array([model.predict([p], batch_size=1)[0] for p in pairs])
+    # Short pairs are padded to the long one's length; padding (token type 0, like the query) must not
+    # count as query positions or passage tokens.
+    np.testing.assert_allclose(batched, alone, rtol=1e-5, atol=1e-6)
+
+
 def test_stage1_z_and_fuse_add_to_the_relevance_logit():
     z = stage1_z([3.0, 2.0, 1.0], mean=2.0, std=0.5)
     assert z.tolist() == [2.0, 0.0, -2.0]
