@@ -192,6 +192,7 @@ def stage2_examples(
     pseudo_limit: int | None = None,
     held_out: Collection[str] | None = None,
     exclude_anchors: Collection[str] = (),
+    pseudo_with_labels: int = 0,
 ) -> Stage2Data:
     """Training and validation rows: labelled queries when given, else pseudo-queries from the corpus,
     each with negatives from its stage-1 candidates; plus the validation queries' candidate lists.
@@ -200,6 +201,8 @@ def stage2_examples(
         held_out: the labelled queries to validate on (by default a seeded share); pass the ones
             stage 1 was not trained on, so that their stage-1 scores are honest ones.
         exclude_anchors: pseudo-query texts not to use (the anchors stage 1 was trained on).
+        pseudo_with_labels: with labels, also train on up to this many pseudo-queries (validation
+            stays the labelled held-out queries).
     """
     from retrieval.encoder import document_text
     from rerank.train_data import (
@@ -216,18 +219,29 @@ def stage2_examples(
         queries, qrels, positives = pseudo_queries(
             docs, pseudo_per_doc, seed=config.seed + 1, limit=pseudo_limit, exclude=exclude_anchors
         )
-    ranked = stage1_ranked(encoder, index, queries, config.depth)
-    candidates = {q: [d for d, _ in hits][: config.negative_depth] for q, hits in ranked.items()}
     texts = {d.doc_id: document_text(d) for d in docs}
-    rows = build_examples(
-        queries, qrels, candidates, texts, config.negatives_per_query, config.hard_first, config.skip_top,
-        config.seed, positives,
-    )
+
+    def rows_of(queries: dict[str, str], qrels: dict, positives: dict | None) -> tuple[list[Example], dict]:
+        ranked = stage1_ranked(encoder, index, queries, config.depth)
+        candidates = {q: [d for d, _ in hits][: config.negative_depth] for q, hits in ranked.items()}
+        rows = build_examples(
+            queries, qrels, candidates, texts, config.negatives_per_query, config.hard_first, config.skip_top,
+            config.seed, positives,
+        )
+        return rows, ranked
+
+    rows, ranked = rows_of(queries, qrels, positives)
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     held = sorted({r.query_id for r in validation})
     lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
     if positives:  # stage 1 scored the indexed document, sentence included; score what the reranker sees
         lists = rescore_lists(lists, encoder, set(positives))
+    if train_qrels and pseudo_with_labels > 0:
+        # Built apart, so that the labelled rows and their split are the same with or without them.
+        extra, extra_qrels, extra_positives = pseudo_queries(
+            docs, pseudo_per_doc, seed=config.seed + 1, limit=pseudo_with_labels, exclude=exclude_anchors
+        )
+        train = train + rows_of(extra, extra_qrels, extra_positives)[0]
     return Stage2Data(train, validation, lists)
 
 

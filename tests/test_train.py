@@ -182,6 +182,31 @@ def test_pseudo_query_lists_score_the_passage_the_reranker_sees(bi_runs, docs):
     assert changed > 0, "taking the sentence out should lower some positives' stage-1 scores"
 
 
+def test_labelled_rows_can_add_pseudo_queries_to_training_only(bi_runs, docs, labels):
+    from rerank.train import stage2_examples
+    from retrieval import Encoder, build_index
+
+    encoder = Encoder.load(str(bi_runs["a"].path), device="cpu")
+    index = build_index(docs, encoder, show_progress=False)
+    queries, qrels = labels
+    plain = stage2_examples(docs, encoder, index, _ce_config(None, 0), queries, qrels)
+    held = {r.query_id for r in plain.validation}
+    excluded = {docs[0].title}
+    mixed = stage2_examples(
+        docs, encoder, index, _ce_config(None, 0), queries, qrels, pseudo_per_doc=1, held_out=held,
+        exclude_anchors=excluded, pseudo_with_labels=5,
+    )
+    pseudo = [r for r in mixed.train if r.query_id.startswith("pseudo-")]
+    assert 0 < len({r.query_id for r in pseudo}) <= 5 and not {r.query for r in pseudo} & excluded
+    # The labelled rows and the validation split are the same as without pseudo-queries.
+    assert [r for r in mixed.train if not r.query_id.startswith("pseudo-")] == plain.train
+    assert mixed.validation == plain.validation and mixed.validation_lists == plain.validation_lists
+    # A pseudo-query's positive is its document without the query sentence.
+    for r in pseudo:
+        if r.label == 1:
+            assert r.query not in r.passage
+
+
 def _ranked(encoder, index, lists):
     from rerank.train_data import stage1_ranked
 
