@@ -23,7 +23,7 @@ from rerank.train_config import CrossEncoderConfig
 
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "cache_key", "data_fingerprint", "scratch_models"]
 
-RECIPE_VERSION = 7
+RECIPE_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class RecipeBudget:
         pseudo_per_doc: without labels, pseudo-queries (sentences) drawn per document for stage 2 (the
             ones stage 1 trained on are then dropped).
         pseudo_limit: at most this many pseudo-queries.
+        pseudo_with_labels: with labels, also train stage 2 on up to this many pseudo-queries (sentences
+            stage 1 did not train on); 0 trains it on the labelled queries alone.
         refit_stage1: with labels, once stage 2 is trained and its stage-1 weight chosen on the
             queries held out of stage 1, train stage 1 again on every labelled query and save that
             one, with the reranker's stage-1 standardisation recomputed from the refit stage 1's
@@ -57,6 +59,7 @@ class RecipeBudget:
     init_from_stage1: bool = True
     pseudo_per_doc: int = 3
     pseudo_limit: int | None = 4000
+    pseudo_with_labels: int = 0
     refit_stage1: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +72,7 @@ class RecipeBudget:
             "init_from_stage1": self.init_from_stage1,
             "pseudo_per_doc": self.pseudo_per_doc,
             "pseudo_limit": self.pseudo_limit,
+            "pseudo_with_labels": self.pseudo_with_labels,
             "refit_stage1": self.refit_stage1,
         }
 
@@ -236,7 +240,8 @@ def scratch_models(
     stage1 = train_bi_encoder(docs, stage1_dir, bi_config, train_queries, stage1_qrels, show_progress)
     seconds["stage1"] = stage1.seconds
     # Without labels, stage 2's pseudo-queries are sentences stage 1 did not train on, for the same reason.
-    stage1_anchors = set() if labelled else corpus_anchors(docs, bi_config)
+    mix = budget.pseudo_with_labels if labelled else 0
+    stage1_anchors = corpus_anchors(docs, bi_config) if mix or not labelled else set()
 
     started = time.perf_counter()
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
@@ -246,7 +251,7 @@ def scratch_models(
     data = stage2_examples(
         docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,
         pseudo_per_doc=budget.pseudo_per_doc, pseudo_limit=budget.pseudo_limit, held_out=held,
-        exclude_anchors=stage1_anchors,
+        exclude_anchors=stage1_anchors, pseudo_with_labels=mix,
     )
     seconds["stage2_candidates"] = time.perf_counter() - started
     stage2 = train_cross_encoder(
