@@ -24,6 +24,8 @@ from rerank.train_config import CrossEncoderConfig
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "cache_key", "data_fingerprint", "scratch_models"]
 
 RECIPE_VERSION = 8
+# Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.
+TRANSFER_QUERIES = 300
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,11 @@ class RecipeBudget:
             stage 1 did not train on); 0 trains it on the labelled queries alone.
         refit_stage1: with labels, once stage 2 is trained and its stage-1 weight chosen on the
             queries held out of stage 1, train stage 1 again on every labelled query and save that
-            one, with the reranker's stage-1 standardisation recomputed from the refit stage 1's
-            scores of the held-out lists (`rerank.train_fusion.restandardise_stage1`). Holding the queries
-            out costs stage 1 about 0.02-0.03 nDCG@10 on SciFact; without the new standardisation
-            the refit stage 1 got a weight on the wrong scale (Searcher 0.818 below its 0.823).
+            one, with the reranker's stage-1 standardisation carried to the refit stage 1's scale
+            through corpus sentences neither stage 1 trained on (`rerank.train_fusion.restandardise_stage1`).
+            Holding the queries out costs stage 1 about 0.02-0.03 nDCG@10 on SciFact; without a new
+            standardisation the refit stage 1 got a weight on the wrong scale (v4: Searcher 0.818
+            below its 0.823).
     """
 
     name: str
@@ -210,7 +213,7 @@ def scratch_models(
     from retrieval.train_tokenizer import train_wordpiece
     from rerank.train import stage2_examples, train_cross_encoder
     from rerank.train_fusion import restandardise_stage1
-    from rerank.train_data import hold_out_queries, rescore_lists
+    from rerank.train_data import hold_out_queries, pseudo_queries, stage1_ranked
 
     docs = read_corpus(corpus)
     labelled = bool(train_qrels)
@@ -263,11 +266,16 @@ def scratch_models(
         final = train_bi_encoder(docs, folder / "encoder", bi_config, train_queries, train_qrels, show_progress)
         seconds["stage1_refit"] = final.seconds
         started = time.perf_counter()
-        # The weight stays the one chosen with the held-out stage 1; the refit stage 1's scores of the
-        # same held-out lists give its z-scale (it is more confident: its scores spread wider).
+        # The weight stays the one chosen with the held-out stage 1. Its z-scale moves to the refit
+        # stage 1 through queries neither trained on: corpus sentences that are not stage-1 anchors.
         refit_encoder = Encoder.load(str(final.path), device="cpu", batch_size=128, **BULK_ENCODING)
-        lists = rescore_lists(data.validation_lists, refit_encoder)
-        stage2.calibration.update(restandardise_stage1(folder / "reranker", lists))
+        refit_index = build_index(docs, refit_encoder, show_progress=False)
+        probes, _, _ = pseudo_queries(
+            docs, budget.pseudo_per_doc, seed=seed + 2, limit=TRANSFER_QUERIES, exclude=corpus_anchors(docs, bi_config)
+        )
+        before = [[s for _, s in hits] for hits in stage1_ranked(encoder, index, probes, ce_config.depth).values()]
+        after = [[s for _, s in hits] for hits in stage1_ranked(refit_encoder, refit_index, probes, ce_config.depth).values()]
+        stage2.calibration.update(restandardise_stage1(folder / "reranker", before, after))
         seconds["stage2_restandardise"] = time.perf_counter() - started
         shutil.rmtree(stage1_dir, ignore_errors=True)
     seconds["total"] = sum(seconds.values())

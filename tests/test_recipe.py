@@ -116,10 +116,13 @@ def test_refit_stage1_keeps_the_weight_on_its_own_z_scale(tmp_path):
     # Same seed and data: the same held-out stage 1 and reranker, so the same weight and thresholds ...
     for key in ("stage1_weight", "threshold", "thresholds"):
         assert calibration[key] == held_out[key]
-    # ... but the refit stage 1 scores the held-out lists on its own scale, and the standardisation follows it.
+    # ... but the standardisation moves to the refit stage 1's scale, measured on queries neither trained on.
     assert calibration["stage1_before"] == {"stage1_mean": held_out["stage1_mean"], "stage1_std": held_out["stage1_std"]}
+    transfer = calibration["stage1_transfer"]
+    assert transfer["queries"] > 0 and transfer["scale"] > 0
+    assert calibration["stage1_std"] == pytest.approx(transfer["scale"] * held_out["stage1_std"])
+    assert calibration["stage1_mean"] == pytest.approx(transfer["scale"] * held_out["stage1_mean"] + transfer["shift"])
     assert (calibration["stage1_mean"], calibration["stage1_std"]) != (held_out["stage1_mean"], held_out["stage1_std"])
-    assert calibration["stage1_std"] > 0
     assert CrossEncoderReranker.load(str(made.reranker_path)).stage1_weight == calibration["stage1_weight"]
     assert not (made.encoder_path.parent / "encoder-heldout").exists()
 
@@ -133,3 +136,24 @@ def test_recipe_reproduces_from_the_tokenizer_up(tmp_path):
     a, b = (r.encoder_path.parent for r in runs)
     for part in ("tokenizer/tokenizer.json", "encoder/model.safetensors", "reranker/model.safetensors", "reranker/calibration.json"):
         assert (a / part).read_bytes() == (b / part).read_bytes(), part
+
+
+def test_restandardise_carries_the_z_scale_through_an_affine_map(tmp_path):
+    import json
+
+    from rerank.fusion import stage1_z
+    from rerank.train_fusion import restandardise_stage1
+
+    (tmp_path / "calibration.json").write_text(json.dumps({"threshold": 0.5, "stage1_weight": 1.5, "stage1_mean": 0.3, "stage1_std": 0.1}))
+    before = [[0.9, 0.5, 0.2], [0.7, 0.1]]
+    after = [[2 * s + 1 for s in lst] for lst in before]  # the new stage 1: twice the spread, shifted
+    calibration = restandardise_stage1(tmp_path, before, after)
+    assert calibration["stage1_weight"] == 1.5 and calibration["stage1_before"] == {"stage1_mean": 0.3, "stage1_std": 0.1}
+    # A score maps to the same z before and after: the weight means what it meant.
+    for score in (0.9, 0.25):
+        old = stage1_z([score], 0.3, 0.1)[0]
+        new = stage1_z([2 * score + 1], calibration["stage1_mean"], calibration["stage1_std"])[0]
+        assert new == pytest.approx(old)
+    assert json.loads((tmp_path / "calibration.json").read_text()) == calibration
+    with pytest.raises(ValueError, match="same unseen queries"):
+        restandardise_stage1(tmp_path, [[]], after)
