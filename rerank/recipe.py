@@ -104,8 +104,9 @@ FAST = RecipeBudget(
 # IDF, hard negatives from stage 1's top 30, with a stage-1 weight chosen on held-out training
 # queries. The token vectors stay fixed: on SciFact (v8 stage 1, stage 2 alone, one thread each)
 # training them too raised the Searcher on all 300 test queries (0.840 -> 0.850) but lowered it on
-# the 104 unseen ones (0.691 -> 0.676), at 1.7 instead of 7.5 steps/s; 8 epochs instead of 4 gave
-# 0.839 / 0.688; adding 2,000 pseudo-queries to the labelled rows (`pseudo_with_labels`) 0.812 / 0.683.
+# the 104 unseen ones (0.691 -> 0.676), and updates the whole token table every step; 8 epochs
+# instead of 4 gave 0.839 / 0.688; adding 2,000 pseudo-queries to the labelled rows
+# (`pseudo_with_labels`) 0.812 / 0.683.
 # A from-scratch BERT cross-encoder learned nothing useful in this budget (SciFact reranking fell
 # to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
 DEFAULT = RecipeBudget(
@@ -247,7 +248,8 @@ def scratch_models(
     seconds["stage1"] = stage1.seconds
     # Without labels, stage 2's pseudo-queries are sentences stage 1 did not train on, for the same reason.
     mix = budget.pseudo_with_labels if labelled else 0
-    stage1_anchors = corpus_anchors(docs, bi_config) if mix or not labelled else set()
+    anchors = corpus_anchors(docs, bi_config)  # every member's corpus-pair anchors
+    stage1_anchors = anchors if mix or not labelled else set()
 
     started = time.perf_counter()
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
@@ -274,7 +276,7 @@ def scratch_models(
         refit_encoder = Encoder.load(str(final.path), device="cpu", batch_size=128, **BULK_ENCODING)
         refit_index = build_index(docs, refit_encoder, show_progress=False)
         probes, _, _ = pseudo_queries(
-            docs, budget.pseudo_per_doc, seed=seed + 2, limit=TRANSFER_QUERIES, exclude=corpus_anchors(docs, bi_config)
+            docs, budget.pseudo_per_doc, seed=seed + 2, limit=TRANSFER_QUERIES, exclude=anchors
         )
         before = [[s for _, s in hits] for hits in stage1_ranked(encoder, index, probes, ce_config.depth).values()]
         after = [[s for _, s in hits] for hits in stage1_ranked(refit_encoder, refit_index, probes, ce_config.depth).values()]
