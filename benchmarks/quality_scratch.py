@@ -42,11 +42,12 @@ def _variants() -> dict[str, Any]:
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
         "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
+        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
     }
 
 
-VARIANTS = ("default", "bert-reranker", "trained-vectors", "no-init")
+VARIANTS = ("default", "bert-reranker", "trained-vectors", "tuned-table", "no-init")
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:

@@ -43,6 +43,9 @@ class KernelMatchConfig(PretrainedConfig):
         special_token_ids: token ids never matched ([CLS], [SEP], [PAD], ...).
         max_position_embeddings: the longest pair it accepts (there are no position vectors; this
             only tells tokenizers and `CrossEncoder` the maximum length).
+        tuned_table: a second token-vector table (``tuned_embeddings``, a copy of the first at the
+            start) whose kernel features sit beside the first's: training can tune it while the first
+            stays as it was given.
     """
 
     model_type = "kernel_match"
@@ -58,6 +61,7 @@ class KernelMatchConfig(PretrainedConfig):
         special_token_ids: list[int] | None = None,
         max_position_embeddings: int = 512,
         pad_token_id: int = 0,
+        tuned_table: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -69,6 +73,7 @@ class KernelMatchConfig(PretrainedConfig):
         self.avg_doc_length = float(avg_doc_length)
         self.special_token_ids = [int(i) for i in (special_token_ids or [pad_token_id])]
         self.max_position_embeddings = int(max_position_embeddings)
+        self.tuned_table = bool(tuned_table)
 
 
 class KernelMatchForSequenceClassification(PreTrainedModel):
@@ -88,8 +93,12 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: KernelMatchConfig) -> None:
         super().__init__(config)
-        k = len(config.mus)
+        k = len(config.mus) * (2 if config.tuned_table else 1)
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.tuned_embeddings = (
+            nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+            if config.tuned_table else None
+        )
         self.term_weights = nn.Embedding(config.vocab_size, 1)
         self.k1 = nn.Parameter(torch.zeros(k))
         self.b = nn.Parameter(torch.zeros(k))
@@ -108,7 +117,7 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         )
 
     def _init_weights(self, module: nn.Module) -> None:
-        if module is self.embeddings:
+        if module is self.embeddings or module is self.tuned_embeddings:
             nn.init.normal_(module.weight, std=1.0)
         elif module is self.term_weights:
             nn.init.constant_(module.weight, 1.0)
@@ -119,14 +128,25 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
             nn.init.zeros_(module.weight)
             nn.init.constant_(module.bias, -5.0)
             with torch.no_grad():
-                exact = [i for i, m in enumerate(self.config.mus) if m >= 1.0]
-                module.weight[:, exact] = 5.0
+                mus = self.config.mus * (2 if self.config.tuned_table else 1)
+                exact = [i for i, m in enumerate(mus) if m >= 1.0]
+                module.weight[:, exact] = 5.0 / len(exact)
                 if self.config.num_labels == 2:
                     module.weight[0] = -module.weight[0]
                     module.bias[0] = 5.0
         elif module is self:
             nn.init.constant_(self.k1, 0.5413)  # softplus(0.5413) = 1.0
             nn.init.constant_(self.b, 0.0)  # sigmoid(0) = 0.5
+
+    @staticmethod
+    def _counts(
+        embedded: torch.Tensor, span: int, doc_mask: torch.Tensor, mus: torch.Tensor, sigmas: torch.Tensor
+    ) -> torch.Tensor:
+        """Soft term frequency per query token and kernel: (batch, span, kernels)."""
+        vectors = nn.functional.normalize(embedded, dim=-1)
+        sim = torch.einsum("bqh,bdh->bqd", vectors[:, :span], vectors)  # query x all positions
+        kernels = torch.exp(-((sim.unsqueeze(-1) - mus) ** 2) / (2 * sigmas**2))
+        return (kernels * doc_mask[:, None, :, None]).sum(dim=2)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
@@ -161,10 +181,8 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         span = int(query_span.sum(dim=1).max().item()) if input_ids.shape[0] else 0
         q_ids, q_mask = input_ids[:, :span], query_mask[:, :span].to(doc_mask.dtype)
 
-        vectors = nn.functional.normalize(self.embeddings(input_ids), dim=-1)
-        sim = torch.einsum("bqh,bdh->bqd", vectors[:, :span], vectors)  # query x all positions
-        kernels = torch.exp(-((sim.unsqueeze(-1) - mus) ** 2) / (2 * sigmas**2))
-        counts = (kernels * doc_mask[:, None, :, None]).sum(dim=2)  # soft term frequency per query token, kernel
+        tables = [self.embeddings] + ([self.tuned_embeddings] if self.tuned_embeddings is not None else [])
+        counts = torch.cat([self._counts(table(input_ids), span, doc_mask, mus, sigmas) for table in tables], dim=-1)
         length = doc_mask.sum(dim=1).clamp_min(1.0)[:, None, None] / self.config.avg_doc_length
         k1 = nn.functional.softplus(self.k1)
         b = torch.sigmoid(self.b)

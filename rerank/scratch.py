@@ -81,6 +81,7 @@ def kernel_cross_encoder(
     *,
     corpus_texts: Sequence[str] | None = None,
     static_model: str | Path | None = None,
+    tuned_table: bool = False,
 ) -> Path:
     """Save a `rerank.kernel_model` cross-encoder (K-NRM) built from a tokenizer; not pretrained.
 
@@ -95,6 +96,7 @@ def kernel_cross_encoder(
             the length normalisation. Without it every term weighs the same and the length is 200.
         static_model: a trained StaticEmbedding model of the same tokenizer whose token vectors are
             copied in (stage 1 of the from-scratch recipe).
+        tuned_table: add a second token-vector table (a copy of the first) for training to tune.
 
     Example:
         >>> path = kernel_cross_encoder("tok/", "/tmp/knrm", corpus_texts=["a cell", "a gene"])  # doctest: +SKIP
@@ -124,7 +126,7 @@ def kernel_cross_encoder(
     config = KernelMatchConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, avg_doc_length=avg_length, num_labels=num_labels,
         special_token_ids=list(tokenizer.all_special_ids), pad_token_id=tokenizer.pad_token_id or 0,
-        max_position_embeddings=max_length,
+        max_position_embeddings=max_length, tuned_table=tuned_table,
     )
     if num_labels == 2:
         config.id2label, config.label2id = {0: "irrelevant", 1: "relevant"}, {"irrelevant": 0, "relevant": 1}
@@ -132,6 +134,8 @@ def kernel_cross_encoder(
     with torch.no_grad():
         if vectors is not None:
             model.embeddings.weight.copy_(vectors)
+        if model.tuned_embeddings is not None:
+            model.tuned_embeddings.weight.copy_(model.embeddings.weight)
         if idf is not None:
             # softplus(w) = idf, so the first forward weighs query terms by IDF.
             weights = torch.tensor(np.log(np.expm1(np.maximum(idf, 1e-4))), dtype=torch.float32)

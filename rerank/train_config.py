@@ -29,6 +29,8 @@ class CrossEncoderConfig:
             rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 3e-2 a kernel model: its few
             parameters barely move from their start at 1e-3 on SciFact).
         train_embeddings: from scratch, also train the token vectors (False keeps the initial ones).
+        tuned_table: a from-scratch kernel model gets a second token-vector table, a copy of the first,
+            that is always trained; its kernel features sit beside the first table's.
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
         hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
         depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
@@ -70,6 +72,7 @@ class CrossEncoderConfig:
     beta: float = 2.0
     eval_steps: int | None = None
     train_embeddings: bool = True
+    tuned_table: bool = False
     fuse_stage1: bool = False
     seed: int = 0
 

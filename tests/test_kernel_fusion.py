@@ -141,3 +141,33 @@ def test_training_with_fusion_saves_the_weight_and_refits_thresholds(tmp_path, t
     assert 0.0 in [float(w) for w in saved["fusion"]["grid"]]
     if saved["stage1_weight"] > 0:
         assert saved["threshold"] == saved["thresholds"]["f1"] and "validation_fused" in saved
+
+
+def test_a_tuned_table_starts_as_the_plain_model_and_training_moves_only_it(tmp_path, tokenizer_dir):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank.scratch import kernel_cross_encoder
+    from rerank.train import train_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+    from rerank.train_data import Example
+
+    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
+                                                  corpus_texts=CORPUS)), device="cpu")
+    dual_path = kernel_cross_encoder(tokenizer_dir, tmp_path / "dual", hidden_size=16, max_length=64,
+                                     corpus_texts=CORPUS, tuned_table=True)
+    dual = CrossEncoder(str(dual_path), device="cpu")
+    pairs = [("statins mortality", p) for p in CORPUS]
+    # Same seed, the tuned table a copy of the first, the exact-match weight split between the two.
+    np.testing.assert_allclose(dual.predict(pairs), plain.predict(pairs), rtol=1e-5)
+
+    rows = [Example(f"q{i}", " ".join(CORPUS[i % 4].split()[:2]), CORPUS[(i + j) % 4], int(j == 0), f"d{(i + j) % 4}")
+            for i in range(12) for j in range(3)]
+    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
+                                max_length=64, epochs=1, batch_size=8, train_embeddings=False, tuned_table=True)
+    result = train_cross_encoder(rows[:27], rows[27:], tmp_path / "ce", config, show_progress=False, corpus_texts=CORPUS)
+    trained = CrossEncoder(str(result.path), device="cpu").model
+    start = dual.model
+    assert trained.config.tuned_table
+    torch.testing.assert_close(trained.embeddings.weight, start.embeddings.weight)  # kept as given
+    assert not torch.allclose(trained.tuned_embeddings.weight, start.tuned_embeddings.weight)  # tuned
