@@ -93,7 +93,7 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: KernelMatchConfig) -> None:
         super().__init__(config)
-        k = len(config.mus) * (2 if config.tuned_table else 1)
+        k = len(config.mus) * (2 if config.tuned_table else 1)  # kernel features of each table, side by side
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.tuned_embeddings = (
             nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
@@ -128,9 +128,9 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
             nn.init.zeros_(module.weight)
             nn.init.constant_(module.bias, -5.0)
             with torch.no_grad():
-                mus = self.config.mus * (2 if self.config.tuned_table else 1)
-                exact = [i for i, m in enumerate(mus) if m >= 1.0]
-                module.weight[:, exact] = 5.0 / len(exact)
+                tables = 2 if self.config.tuned_table else 1
+                exact = [i for i, m in enumerate(self.config.mus * tables) if m >= 1.0]
+                module.weight[:, exact] = 5.0 / tables  # split between the tables: the same start score
                 if self.config.num_labels == 2:
                     module.weight[0] = -module.weight[0]
                     module.bias[0] = 5.0
