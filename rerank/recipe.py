@@ -97,7 +97,7 @@ FAST = RecipeBudget(
 # Stage 1: StaticEmbedding members (512-d each, started from IDF-scaled random vectors, labelled pairs
 # repeated 5 times beside the corpus pairs, two rounds of hard-negative mining) joined into one
 # model: 3 with labels (SciFact 0.810 for seed 0 alone, 0.841 joined), 5 without (0.661 -> 0.677;
-# 3 gave 0.675; 6 gave 0.672 and 7 0.677, seeds 5 and 6 joined to v8's five). Without labels, 4
+# 3 gave 0.675; a scratch run joining seeds 5 and 6 to v8's five: 6 gave 0.672, 7 0.677). Without labels, 4
 # sentence pairs per document and batches of 1024 (one member:
 # 0.633 with 2 and 256, 0.661 with 4 and 1024; with labels 4 and 1024 measured 0.822 against 0.832,
 # so the labelled recipe keeps 2 and 256).
