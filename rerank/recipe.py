@@ -97,8 +97,8 @@ FAST = RecipeBudget(
 # Stage 1: StaticEmbedding members (512-d each, started from IDF-scaled random vectors, labelled pairs
 # repeated 5 times beside the corpus pairs, two rounds of hard-negative mining) joined into one
 # model: 3 with labels (SciFact 0.810 for seed 0 alone, 0.841 joined), 5 without (0.661 -> 0.677;
-# 3 gave 0.675; a scratch run joining seeds 5 and 6 to v8's five: 6 gave 0.672, 7 0.677). Without labels, 4
-# sentence pairs per document and batches of 1024 (one member:
+# 3 gave 0.675; a scratch run joining seeds 5 and 6 to v8's five: 6 gave 0.672, 7 0.677).
+# Without labels, 4 sentence pairs per document and batches of 1024 (one member:
 # 0.633 with 2 and 256, 0.661 with 4 and 1024; with labels 4 and 1024 measured 0.822 against 0.832,
 # so the labelled recipe keeps 2 and 256).
 # Stage 2: a K-NRM cross-encoder (rerank.kernel_model) on stage 1's token vectors and the corpus
@@ -110,9 +110,10 @@ FAST = RecipeBudget(
 # tuned token table beside the fixed one) 0.849 / 0.679 (AP 0.827, held-out 0.891, 1,274 s).
 # Validation prefers both; the fixed vectors are kept on the test figures (on the unseen queries the
 # tuned-vector cross-encoders alone fall to 0.63 against stage 1's 0.68: they learn the train
-# queries' documents, which most validation queries share) and for speed. Stage 2 alone on v8's stage 1 (one thread each, before the
-# z-scale fix): 8 epochs instead of 4 gave 0.839 / 0.688 against 0.840 / 0.691; adding 2,000
-# pseudo-queries to the labelled rows (`pseudo_with_labels`) 0.812 / 0.683.
+# queries' documents, which most validation queries share) and for speed.
+# Stage 2 alone on v8's stage 1 (one thread each, before the z-scale fix): 8 epochs instead of 4
+# gave 0.839 / 0.688 against 0.840 / 0.691; adding 2,000 pseudo-queries to the labelled rows
+# (`pseudo_with_labels`) 0.812 / 0.683.
 # A from-scratch BERT cross-encoder learned nothing useful in this budget (SciFact reranking fell
 # to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
 DEFAULT = RecipeBudget(
