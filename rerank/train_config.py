@@ -83,6 +83,8 @@ class CrossEncoderConfig:
             raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {self.num_labels}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.tuned_table and (self.architecture != "kernel" or self.model is not None):
+            raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.negative_depth is not None and self.negative_depth < 1:
             raise ValueError(f"negative_depth must be at least 1 or None, got {self.negative_depth}")
         for name in ("epochs", "batch_size", "max_length", "negatives_per_query", "depth"):

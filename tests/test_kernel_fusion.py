@@ -171,3 +171,5 @@ def test_a_tuned_table_starts_as_the_plain_model_and_training_moves_only_it(tmp_
     assert trained.config.tuned_table
     torch.testing.assert_close(trained.embeddings.weight, start.embeddings.weight)  # kept as given
     assert not torch.allclose(trained.tuned_embeddings.weight, start.tuned_embeddings.weight)  # tuned
+    with pytest.raises(ValueError, match="tuned_table"):
+        CrossEncoderConfig(architecture="bert", tuned_table=True)
