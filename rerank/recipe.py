@@ -23,7 +23,7 @@ from rerank.train_config import CrossEncoderConfig
 
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "cache_key", "data_fingerprint", "scratch_models"]
 
-RECIPE_VERSION = 8
+RECIPE_VERSION = 9
 # Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.
 TRANSFER_QUERIES = 300
 
@@ -39,6 +39,8 @@ class RecipeBudget:
         cross_encoder: the stage-2 recipe (its tokenizer, and initial embeddings when
             `init_from_stage1`, come from stage 1).
         vocab_size: WordPiece vocabulary trained on the corpus.
+        merge_inflections: that vocabulary encodes inflected words as base word + suffix piece
+            (`retrieval.train_tokenizer.inflected_words`), so both stages match "cells" to "cell".
         init_from_stage1: initialise the cross-encoder's word embeddings from the static stage-1 model.
         pseudo_per_doc: without labels, pseudo-queries (sentences) drawn per document for stage 2 (the
             ones stage 1 trained on are then dropped).
@@ -59,6 +61,7 @@ class RecipeBudget:
     cross_encoder: CrossEncoderConfig
     corpus_bi_encoder: BiEncoderConfig | None = None
     vocab_size: int = 16_000
+    merge_inflections: bool = True
     init_from_stage1: bool = True
     pseudo_per_doc: int = 3
     pseudo_limit: int | None = 4000
@@ -72,6 +75,7 @@ class RecipeBudget:
             "cross_encoder": self.cross_encoder.to_dict(),
             "corpus_bi_encoder": None if self.corpus_bi_encoder is None else self.corpus_bi_encoder.to_dict(),
             "vocab_size": self.vocab_size,
+            "merge_inflections": self.merge_inflections,
             "init_from_stage1": self.init_from_stage1,
             "pseudo_per_doc": self.pseudo_per_doc,
             "pseudo_limit": self.pseudo_limit,
@@ -239,7 +243,10 @@ def scratch_models(
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
-    tokenizer = train_wordpiece([document_text(d) for d in docs], folder / "tokenizer", vocab_size=budget.vocab_size)
+    tokenizer = train_wordpiece(
+        [document_text(d) for d in docs], folder / "tokenizer", vocab_size=budget.vocab_size,
+        merge_inflections=budget.merge_inflections,
+    )
     seconds["tokenizer"] = time.perf_counter() - started
 
     # Stage 2's validation queries are held out of stage 1 too: the stage-1 weight is chosen on them,

@@ -57,7 +57,9 @@ def initial_model(config: BiEncoderConfig, texts: Sequence[str], work_dir: Path)
     if config.model is not None:
         return load_sentence_transformer(config.model, device="cpu")
     if config.tokenizer == "corpus":
-        tokenizer_dir = train_wordpiece(texts, work_dir / "tokenizer", vocab_size=config.vocab_size)
+        tokenizer_dir = train_wordpiece(
+            texts, work_dir / "tokenizer", vocab_size=config.vocab_size, merge_inflections=config.merge_inflections
+        )
     else:
         tokenizer_dir = Path(config.tokenizer)
         if not (tokenizer_dir / "tokenizer.json").exists():
@@ -273,6 +275,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a sentence-transformers model to fine-tune (default: from scratch)")
     p.add_argument("--architecture", choices=["static", "transformer"])
     p.add_argument("--tokenizer", help="tokenizer folder for from-scratch models, or 'corpus' to train one")
+    p.add_argument(
+        "--keep-inflections", action="store_true",
+        help="corpus tokenizer: keep inflected words as their own tokens (default: base word + suffix piece)",
+    )
     p.add_argument("--dim", type=int)
     p.add_argument(
         "--static-init", choices=["idf", "random"], help="StaticEmbedding start: IDF-scaled (default) or plain random"
@@ -305,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.no_labels:
         overrides["use_labels"] = False
+    if args.keep_inflections:
+        overrides["merge_inflections"] = False
     config = config.replace(**overrides)
     queries = qrels = None
     if Path(args.data).is_dir() and config.use_labels:

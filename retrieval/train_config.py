@@ -23,6 +23,9 @@ class BiEncoderConfig:
             ``"transformer"`` (a small BERT of `shape`).
         tokenizer: from scratch, a tokenizer folder, or ``"corpus"`` to train a WordPiece one on the corpus.
         vocab_size: vocabulary of a tokenizer trained on the corpus.
+        merge_inflections: a tokenizer trained on the corpus encodes inflected words as their base
+            word plus a suffix piece ("cells" -> "cell", "##s"), a stemmer built into the vocabulary
+            (`retrieval.train_tokenizer`).
         dim: StaticEmbedding width.
         static_init: how a from-scratch StaticEmbedding starts: ``"idf"`` scales each token's random
             vector by its corpus IDF (relative to the mean), so the untrained model is a random
@@ -57,6 +60,7 @@ class BiEncoderConfig:
     architecture: str = "static"
     tokenizer: str = "corpus"
     vocab_size: int = 16_000
+    merge_inflections: bool = True
     dim: int = 512
     static_init: str = "idf"
     shape: dict[str, int] = field(

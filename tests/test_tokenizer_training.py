@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.train_tokenizer import SPECIAL_TOKENS, learn_wordpiece_vocab, train_wordpiece
+from retrieval.train_tokenizer import SPECIAL_TOKENS, inflected_words, learn_wordpiece_vocab, train_wordpiece
 
 TEXTS = [
     f"Passage {i} is about {topic}. Hypercholesterolemia and statins; lowering LDL-cholesterol {i % 7}."
@@ -41,3 +41,21 @@ def test_tokenizer_is_bert_shaped_and_covers_the_corpus(tmp_path):
     ids = tok(TEXTS, add_special_tokens=False)["input_ids"]
     assert tok.unk_token_id not in {i for row in ids for i in row}
     assert tok.tokenize("Statins") == tok.tokenize("statins"), "uncased"
+
+
+def test_merged_inflections_share_the_base_words_token(tmp_path):
+    from transformers import AutoTokenizer
+
+    texts = ["cell cells seed see binding bind mutations mutation increased increase"] * 20 + ["gas"] * 3
+    plain = AutoTokenizer.from_pretrained(str(train_wordpiece(texts, tmp_path / "plain", vocab_size=400)))
+    merged = AutoTokenizer.from_pretrained(
+        str(train_wordpiece(texts, tmp_path / "merged", vocab_size=400, merge_inflections=True))
+    )
+    assert plain.tokenize("cells binding") == ["cells", "binding"]
+    assert merged.tokenize("cells binding") == ["cell", "##s", "bind", "##ing"]
+    assert merged.tokenize("Mutations increased") == ["mutation", "##s", "increase", "##d"]
+    # Short bases are left alone: "seed" is not "see" + "d".
+    assert merged.tokenize("seed") == ["seed"] == plain.tokenize("seed")
+    assert len(merged) == len(plain) - 4
+    vocab = learn_wordpiece_vocab({"cell": 5, "cells": 5, "seed": 5, "see": 5}, 60)
+    assert inflected_words(vocab) == {"cells"}
