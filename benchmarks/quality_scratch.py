@@ -44,10 +44,11 @@ def _variants() -> dict[str, Any]:
         "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
         "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
+        "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
     }
 
 
-VARIANTS = ("default", "bert-reranker", "trained-vectors", "tuned-table", "no-init")
+VARIANTS = ("default", "bert-reranker", "trained-vectors", "tuned-table", "no-init", "keep-inflections")
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:
