@@ -276,6 +276,11 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
     st = tmp_path / "st"
     assert retrieval_main(["--data", str(data), "--out", str(st), "--tokenizer", str(tokenizer_dir), "--dim", "16",
                            "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+    plain = tmp_path / "st-plain"
+    assert retrieval_main(["--data", str(data), "--out", str(plain), "--tokenizer", "corpus", "--keep-inflections",
+                           "--no-labels", "--dim", "16", "--epochs", "1", "--batch-size", "8", "--mining-rounds", "0",
+                           "--quiet"]) == 0
+    assert json.loads((plain / "train_config.json").read_text())["merge_inflections"] is False
     ce = tmp_path / "ce"
     config = tmp_path / "ce.json"
     _ce_config(None, 0).replace(epochs=1).save(config)
