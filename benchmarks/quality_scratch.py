@@ -42,13 +42,16 @@ def _variants() -> dict[str, Any]:
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
         "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
+        "slow-vectors": replace(
+            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)
+        ),
         "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
     }
 
 
-VARIANTS = ("default", "bert-reranker", "trained-vectors", "tuned-table", "no-init", "keep-inflections")
+VARIANTS = ("default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "no-init", "keep-inflections")
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:

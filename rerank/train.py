@@ -64,6 +64,36 @@ def _dataset(rows: Sequence[Example]) -> Any:
     )
 
 
+def _optimizer(model: Any, config: CrossEncoderConfig) -> Any:
+    """AdamW with the token vectors at `config.embedding_learning_rate`; None lets the trainer build its own.
+
+    The other groups follow the trainer's rule: no weight decay on biases and normalisation weights.
+    """
+    if config.embedding_learning_rate is None or not config.train_embeddings:
+        return None
+    import torch
+
+    table = model.model.get_input_embeddings().weight
+    groups: dict[str, list] = {"table": [], "decay": [], "no_decay": []}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param is table:
+            groups["table"].append(param)
+        elif param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias"):
+            groups["no_decay"].append(param)
+        else:
+            groups["decay"].append(param)
+    return torch.optim.AdamW(
+        [
+            {"params": groups["table"], "lr": config.embedding_learning_rate, "weight_decay": config.weight_decay},
+            {"params": groups["decay"], "lr": config.lr, "weight_decay": config.weight_decay},
+            {"params": groups["no_decay"], "lr": config.lr, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+
+
 def train_cross_encoder(
     train: Sequence[Example],
     validation: Sequence[Example],
@@ -137,7 +167,10 @@ def train_cross_encoder(
         use_cpu=True,
         dataloader_num_workers=0,
     )
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=_dataset(train), loss=loss, evaluator=evaluator)
+    trainer = CrossEncoderTrainer(
+        model=model, args=args, train_dataset=_dataset(train), loss=loss, evaluator=evaluator,
+        optimizers=(_optimizer(model, config), None),
+    )
     if not show_progress:
         from transformers.trainer_callback import PrinterCallback
 
@@ -261,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
+    p.add_argument("--embedding-learning-rate", type=float, help="the token vectors' own rate (with train_embeddings)")
     p.add_argument("--max-length", type=int)
     p.add_argument("--negatives", type=int, dest="negatives_per_query")
     p.add_argument("--depth", type=int)
@@ -283,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
     names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
-             "learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "beta", "seed")
+             "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "beta", "seed")
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     if args.fuse_stage1:
         config = config.replace(fuse_stage1=True)

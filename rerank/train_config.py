@@ -29,6 +29,8 @@ class CrossEncoderConfig:
             rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 3e-2 a kernel model: its few
             parameters barely move from their start at 1e-3 on SciFact).
         train_embeddings: from scratch, also train the token vectors (False keeps the initial ones).
+        embedding_learning_rate: with `train_embeddings`, the token vectors' own learning rate (None:
+            the model's); a smaller one lets them move less than the kernel weights.
         tuned_table: a from-scratch kernel model gets a second token-vector table, a copy of the first,
             that is always trained; its kernel features sit beside the first table's.
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
@@ -72,6 +74,7 @@ class CrossEncoderConfig:
     beta: float = 2.0
     eval_steps: int | None = None
     train_embeddings: bool = True
+    embedding_learning_rate: float | None = None
     tuned_table: bool = False
     fuse_stage1: bool = False
     seed: int = 0
@@ -85,6 +88,8 @@ class CrossEncoderConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.tuned_table and (self.architecture != "kernel" or self.model is not None):
             raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
+        if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
+            raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
         if self.negative_depth is not None and self.negative_depth < 1:
             raise ValueError(f"negative_depth must be at least 1 or None, got {self.negative_depth}")
         for name in ("epochs", "batch_size", "max_length", "negatives_per_query", "depth"):

@@ -173,3 +173,32 @@ def test_a_tuned_table_starts_as_the_plain_model_and_training_moves_only_it(tmp_
     assert not torch.allclose(trained.tuned_embeddings.weight, start.tuned_embeddings.weight)  # tuned
     with pytest.raises(ValueError, match="tuned_table"):
         CrossEncoderConfig(architecture="bert", tuned_table=True)
+
+
+def test_a_smaller_embedding_learning_rate_moves_the_token_vectors_less(tmp_path, tokenizer_dir):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank.scratch import kernel_cross_encoder
+    from rerank.train import train_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+    from rerank.train_data import Example
+
+    start = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "start", hidden_size=16, max_length=64,
+                                                  corpus_texts=CORPUS)), device="cpu").model
+    rows = [Example(f"q{i}", " ".join(CORPUS[i % 4].split()[:2]), CORPUS[(i + j) % 4], int(j == 0), f"d{(i + j) % 4}")
+            for i in range(12) for j in range(3)]
+    moved = {}
+    for name, rate in (("same", None), ("slow", 1e-4)):
+        config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
+                                    max_length=64, epochs=1, batch_size=8, embedding_learning_rate=rate)
+        result = train_cross_encoder(rows[:27], rows[27:], tmp_path / name, config, show_progress=False,
+                                     corpus_texts=CORPUS)
+        trained = CrossEncoder(str(result.path), device="cpu").model
+        moved[name] = float((trained.embeddings.weight - start.embeddings.weight).abs().max().detach())
+        # The other parameters still learn at the model's rate.
+        assert not torch.allclose(trained.term_weights.weight, start.term_weights.weight)
+    # AdamW moves each weight by about its learning rate per step: 3e-2 against 1e-4.
+    assert moved["slow"] < moved["same"] / 20 and moved["slow"] > 0
+    with pytest.raises(ValueError, match="embedding_learning_rate"):
+        CrossEncoderConfig(embedding_learning_rate=0.0)
