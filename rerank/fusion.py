@@ -48,18 +48,19 @@ def fuse_stage1(
     """Logits with ``weight * (stage1_scores - mean) / std`` added to the relevance logit.
 
     Shape ``[n]`` or ``[n, 1]`` (one logit) or ``[n, 2]`` (two logits: added to class 1's, so the
-    softmax probability of "relevant" moves as the sigmoid's would).
+    softmax probability of "relevant" moves as the sigmoid's would). Float64: with a large weight the
+    fused logits pass 17, where a float32 sigmoid rounds to exactly 1.0 and ties the top candidates.
 
     Example:
         >>> fuse_stage1(np.array([0.0, 0.0]), [2.0, 1.0], 0.5, mean=1.5, std=0.5).tolist()
         [0.5, -0.5]
     """
-    out = np.array(logits, dtype=np.float32, copy=True)
+    out = np.array(logits, dtype=np.float64, copy=True)
     if not weight:
         return out
     if len(stage1_scores) != len(out):
         raise ValueError(f"{len(out)} logits but {len(stage1_scores)} stage-1 scores; pass one per candidate")
-    z = (weight * stage1_z(stage1_scores, mean, std)).astype(np.float32)
+    z = weight * stage1_z(stage1_scores, mean, std)
     if out.ndim == 2 and out.shape[1] == 2:
         out[:, 1] += z
     else:

@@ -70,7 +70,10 @@ def scores_from_logits(logits: np.ndarray, activation: str) -> PairScores:
         >>> s.labels.tolist(), round(float(s.scores[0]), 3)
         ([1, 0], 0.881)
     """
-    logits = np.asarray(logits, dtype=np.float32)
+    logits = np.asarray(logits)
+    # Float64 logits (fused with stage 1, `rerank.fusion`) keep float64: a float32 sigmoid is exactly 1.0
+    # from a logit of about 17 on, which would tie every candidate past it.
+    logits = logits.astype(np.float64 if logits.dtype == np.float64 else np.float32)
     if activation == "sigmoid":
         flat = logits if logits.ndim == 2 else logits.reshape(-1, 1)
         if flat.ndim != 2 or flat.shape[1] != 1:

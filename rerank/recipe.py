@@ -24,6 +24,9 @@ from rerank.train_config import CrossEncoderConfig
 __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", "cache_key", "data_fingerprint", "scratch_models"]
 
 RECIPE_VERSION = 9
+# Config fields added after RECIPE_VERSION 9 with the value that leaves training as it was: left out of
+# the cache key at that value, so a new option does not make every cached recipe train again.
+_KEY_SILENT_DEFAULTS = {"cross_encoder": {"embedding_learning_rate": None}}
 # Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.
 TRANSFER_QUERIES = 300
 
@@ -180,11 +183,17 @@ def cache_key(budget: RecipeBudget, labelled: bool, seed: int, fingerprint: str)
     """The cache folder name of a recipe run: a hash of what can change the trained models.
 
     Fields a run does not use leave the key alone: with labels, `corpus_bi_encoder`; without them,
-    `bi_encoder` (when `corpus_bi_encoder` is set) and `refit_stage1` (it needs labels).
+    `bi_encoder` (when `corpus_bi_encoder` is set) and `refit_stage1` (it needs labels). So do options
+    added since this recipe version, at the value that trains as before (`_KEY_SILENT_DEFAULTS`).
     """
     stage1 = budget.bi_encoder if labelled or budget.corpus_bi_encoder is None else budget.corpus_bi_encoder
     used = replace(budget, bi_encoder=stage1, corpus_bi_encoder=None, refit_stage1=labelled and budget.refit_stage1)
-    payload = json.dumps({"v": RECIPE_VERSION, "budget": used.to_dict(), "seed": seed, "data": fingerprint}, sort_keys=True)
+    described = used.to_dict()
+    for part, silent in _KEY_SILENT_DEFAULTS.items():
+        for name, value in silent.items():
+            if name in described[part] and described[part][name] == value:
+                del described[part][name]
+    payload = json.dumps({"v": RECIPE_VERSION, "budget": described, "seed": seed, "data": fingerprint}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -85,6 +85,17 @@ def test_stage1_z_and_fuse_add_to_the_relevance_logit():
         stage1_z([1.0], mean=0.0, std=0.0)
 
 
+def test_large_fused_logits_keep_their_order_as_probabilities():
+    from rerank.outputs import scores_from_logits
+
+    # A large stage-1 weight: fused logits 18 and 24, where a float32 sigmoid is 1.0 for both.
+    fused = fuse_stage1(np.array([2.0, 0.0]), [4.0, 6.0], 4.0, mean=0.0, std=1.0)
+    assert fused.tolist() == [18.0, 24.0]
+    probabilities = scores_from_logits(fused, "sigmoid").scores
+    assert probabilities[1] > probabilities[0] > 0.9999999
+    assert scores_from_logits(fused.astype(np.float32), "sigmoid").scores.tolist() == [1.0, 1.0]  # why
+
+
 def test_the_weight_follows_whichever_stage_ranks_the_held_out_queries_better():
     rng = np.random.default_rng(0)
     relevant = {f"q{i}": [1] + [0] * 9 for i in range(20)}

@@ -66,6 +66,17 @@ def test_cache_key_follows_only_what_the_run_uses():
     assert cache_key(replace(FAST, refit_stage1=True), False, 0, "data") == cache_key(FAST, False, 0, "data")
     assert cache_key(replace(FAST, refit_stage1=True), True, 0, "data") != cache_key(FAST, True, 0, "data")
     assert cache_key(FAST, True, 0, "data") != cache_key(FAST, True, 1, "data") != cache_key(FAST, True, 1, "other")
+    slow = replace(FAST, cross_encoder=replace(FAST.cross_encoder, embedding_learning_rate=1e-3))
+    assert cache_key(slow, True, 0, "data") != cache_key(FAST, True, 0, "data")
+
+
+def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
+    from rerank.recipe import DEFAULT
+
+    # Pinned: a change here makes every user's cached models train again. Make it on purpose (a new
+    # RECIPE_VERSION), not as a side effect of a new config field (see _KEY_SILENT_DEFAULTS).
+    assert cache_key(FAST, True, 0, "data") == "e3733c25fb4662ed"
+    assert cache_key(DEFAULT, False, 0, "data") == "b7380ff0315b426d"
 
 
 def test_searcher_uses_the_scratch_models(cache_dir):
