@@ -67,7 +67,8 @@ def _dataset(rows: Sequence[Example]) -> Any:
 def _optimizer(model: Any, config: CrossEncoderConfig) -> Any:
     """AdamW with the token vectors at `config.embedding_learning_rate`; None lets the trainer build its own.
 
-    The other groups follow the trainer's rule: no weight decay on biases and normalisation weights.
+    The rest learns at the model's rate, with no weight decay on biases, normalisation weights and other
+    1-d parameters (the trainer's own rule, extended to the kernel model's k1 and b).
     """
     if config.embedding_learning_rate is None or not config.train_embeddings:
         return None
