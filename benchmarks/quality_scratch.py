@@ -41,17 +41,25 @@ def _variants() -> dict[str, Any]:
     return {
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
-        "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
-        "slow-vectors": replace(
-            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)
+        # The stage-2 variants below apply to both regimes (corpus_cross_encoder=None).
+        "trained-vectors": replace(
+            DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True), corpus_cross_encoder=None
         ),
-        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
+        "slow-vectors": replace(
+            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3),
+            corpus_cross_encoder=None,
+        ),
+        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True), corpus_cross_encoder=None),
+        # Corpus only: stage 2 trained on the text alone, as before the residual reranker.
+        "text-only": replace(DEFAULT, name="text-only", corpus_cross_encoder=None),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
     }
 
 
-VARIANTS = ("default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "no-init", "keep-inflections")
+VARIANTS = (
+    "default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "text-only", "no-init", "keep-inflections",
+)
 
 
 def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, dict[str, int]] | None) -> set[str]:

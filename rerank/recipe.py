@@ -26,7 +26,9 @@ __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", 
 RECIPE_VERSION = 9
 # Config fields added after RECIPE_VERSION 9 with the value that leaves training as it was: left out of
 # the cache key at that value, so a new option does not make every cached recipe train again.
-_KEY_SILENT_DEFAULTS = {"cross_encoder": {"embedding_learning_rate": None}}
+_KEY_SILENT_DEFAULTS = {"cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0}}
+# The corpus-only reranker's residual offset (rerank.residual): stage 1's z-score times this sits in the loss.
+RESIDUAL_OFFSET = 2.0
 # Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.
 TRANSFER_QUERIES = 300
 
@@ -41,6 +43,7 @@ class RecipeBudget:
         corpus_bi_encoder: the stage-1 recipe without labels; None uses `bi_encoder`.
         cross_encoder: the stage-2 recipe (its tokenizer, and initial embeddings when
             `init_from_stage1`, come from stage 1).
+        corpus_cross_encoder: the stage-2 recipe without labels; None uses `cross_encoder`.
         vocab_size: WordPiece vocabulary trained on the corpus.
         merge_inflections: that vocabulary encodes inflected words as base word + suffix piece
             (`retrieval.train_tokenizer.inflected_words`), so both stages match "cells" to "cell".
@@ -63,6 +66,7 @@ class RecipeBudget:
     bi_encoder: BiEncoderConfig
     cross_encoder: CrossEncoderConfig
     corpus_bi_encoder: BiEncoderConfig | None = None
+    corpus_cross_encoder: CrossEncoderConfig | None = None
     vocab_size: int = 16_000
     merge_inflections: bool = True
     init_from_stage1: bool = True
@@ -77,6 +81,7 @@ class RecipeBudget:
             "bi_encoder": self.bi_encoder.to_dict(),
             "cross_encoder": self.cross_encoder.to_dict(),
             "corpus_bi_encoder": None if self.corpus_bi_encoder is None else self.corpus_bi_encoder.to_dict(),
+            "corpus_cross_encoder": None if self.corpus_cross_encoder is None else self.corpus_cross_encoder.to_dict(),
             "vocab_size": self.vocab_size,
             "merge_inflections": self.merge_inflections,
             "init_from_stage1": self.init_from_stage1,
@@ -126,16 +131,20 @@ FAST = RecipeBudget(
 # (`pseudo_with_labels`) 0.812 / 0.683.
 # A from-scratch BERT cross-encoder learned nothing useful in this budget (SciFact reranking fell
 # to nDCG@10 0.19); `BERT_RERANKER` keeps that recipe for comparison.
+_KERNEL_RERANKER = CrossEncoderConfig(
+    architecture="kernel", max_length=512, epochs=4, batch_size=32, negatives_per_query=8, depth=100,
+    negative_depth=30, train_embeddings=False, fuse_stage1=True,
+)
 DEFAULT = RecipeBudget(
     name="default",
     bi_encoder=BiEncoderConfig(dim=512, epochs=5, mining_rounds=2, batch_size=256, label_repeats=5, members=3),
     corpus_bi_encoder=BiEncoderConfig(
         dim=512, epochs=5, mining_rounds=2, batch_size=1024, sentences_per_doc=4, members=5
     ),
-    cross_encoder=CrossEncoderConfig(
-        architecture="kernel", max_length=512, epochs=4, batch_size=32, negatives_per_query=8, depth=100,
-        negative_depth=30, train_embeddings=False, fuse_stage1=True,
-    ),
+    cross_encoder=_KERNEL_RERANKER,
+    # Without labels stage 2 trains as a residual of stage 1 (rerank.residual): its pseudo-queries are
+    # sentences stage 1 never trained on, so their stage-1 scores are honest offsets.
+    corpus_cross_encoder=replace(_KERNEL_RERANKER, stage1_offset=RESIDUAL_OFFSET),
     pseudo_limit=1000,
     refit_stage1=True,
 )
@@ -143,6 +152,7 @@ DEFAULT = RecipeBudget(
 BERT_RERANKER = replace(
     DEFAULT,
     name="bert-reranker",
+    corpus_cross_encoder=None,
     cross_encoder=CrossEncoderConfig(
         shape={"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512},
         max_length=128, epochs=3, batch_size=32, negatives_per_query=4, depth=100,
@@ -182,19 +192,32 @@ def data_fingerprint(
 def cache_key(budget: RecipeBudget, labelled: bool, seed: int, fingerprint: str) -> str:
     """The cache folder name of a recipe run: a hash of what can change the trained models.
 
-    Fields a run does not use leave the key alone: with labels, `corpus_bi_encoder`; without them,
-    `bi_encoder` (when `corpus_bi_encoder` is set) and `refit_stage1` (it needs labels). So do options
-    added since this recipe version, at the value that trains as before (`_KEY_SILENT_DEFAULTS`).
+    Fields a run does not use leave the key alone: with labels, `corpus_bi_encoder` and
+    `corpus_cross_encoder`; without them, `bi_encoder` and `cross_encoder` where a corpus recipe is
+    set, and `refit_stage1` (it needs labels). So do options added since this recipe version, at the
+    value that trains as before (`_KEY_SILENT_DEFAULTS`).
     """
-    stage1 = budget.bi_encoder if labelled or budget.corpus_bi_encoder is None else budget.corpus_bi_encoder
-    used = replace(budget, bi_encoder=stage1, corpus_bi_encoder=None, refit_stage1=labelled and budget.refit_stage1)
+    used = replace(
+        budget, bi_encoder=_stage1_recipe(budget, labelled), corpus_bi_encoder=None,
+        cross_encoder=_stage2_recipe(budget, labelled), corpus_cross_encoder=None,
+        refit_stage1=labelled and budget.refit_stage1,
+    )
     described = used.to_dict()
+    del described["corpus_cross_encoder"]  # folded into "cross_encoder" above (added after version 9)
     for part, silent in _KEY_SILENT_DEFAULTS.items():
         for name, value in silent.items():
             if name in described[part] and described[part][name] == value:
                 del described[part][name]
     payload = json.dumps({"v": RECIPE_VERSION, "budget": described, "seed": seed, "data": fingerprint}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _stage1_recipe(budget: RecipeBudget, labelled: bool) -> BiEncoderConfig:
+    return budget.bi_encoder if labelled or budget.corpus_bi_encoder is None else budget.corpus_bi_encoder
+
+
+def _stage2_recipe(budget: RecipeBudget, labelled: bool) -> CrossEncoderConfig:
+    return budget.cross_encoder if labelled or budget.corpus_cross_encoder is None else budget.corpus_cross_encoder
 
 
 def _cached(folder: Path) -> ScratchModels | None:
@@ -244,6 +267,12 @@ def scratch_models(
 
     docs = read_corpus(corpus)
     labelled = bool(train_qrels)
+    if labelled and _stage2_recipe(budget, labelled).stage1_offset:
+        raise ValueError(
+            "residual training (stage1_offset) with labels needs stage-1 scores from a stage 1 that did not train on "
+            "the rows' queries, which this recipe does not make (a cross-fitted stage 1 measured worse on SciFact's "
+            "held-out queries): set stage1_offset=0 in cross_encoder, or use it in corpus_cross_encoder"
+        )
     fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
     key = cache_key(budget, labelled, seed, fingerprint)
     folder = Path(cache_dir) / key
@@ -266,8 +295,7 @@ def scratch_models(
     ce_fraction = budget.cross_encoder.validation_fraction
     held = hold_out_queries(train_qrels, ce_fraction, seed) if labelled else set()
     stage1_qrels = {q: rels for q, rels in train_qrels.items() if q not in held} if labelled else None
-    stage1_recipe = budget.bi_encoder if labelled or budget.corpus_bi_encoder is None else budget.corpus_bi_encoder
-    bi_config = replace(stage1_recipe, tokenizer=str(tokenizer), seed=seed, use_labels=labelled)
+    bi_config = replace(_stage1_recipe(budget, labelled), tokenizer=str(tokenizer), seed=seed, use_labels=labelled)
     refit = labelled and bool(held) and budget.refit_stage1
     stage1_dir = folder / ("encoder-heldout" if refit else "encoder")
     stage1 = train_bi_encoder(docs, stage1_dir, bi_config, train_queries, stage1_qrels, show_progress)
@@ -281,7 +309,7 @@ def scratch_models(
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=show_progress)
     init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
-    ce_config = replace(budget.cross_encoder, tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
+    ce_config = replace(_stage2_recipe(budget, labelled), tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
     data = stage2_examples(
         docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,
         pseudo_per_doc=budget.pseudo_per_doc, pseudo_limit=budget.pseudo_limit, held_out=held,

@@ -56,12 +56,20 @@ class CrossEncoderResult:
     validation_rows: int
 
 
-def _dataset(rows: Sequence[Example]) -> Any:
+def _dataset(rows: Sequence[Example], stage1_offset: float = 0.0) -> Any:
+    """Columns by order (query, passage[, offset]), then the label."""
     from datasets import Dataset
 
-    return Dataset.from_dict(
-        {"query": [r.query for r in rows], "passage": [r.passage for r in rows], "label": [int(r.label) for r in rows]}
-    )
+    columns: dict[str, list] = {"query": [r.query for r in rows], "passage": [r.passage for r in rows]}
+    if stage1_offset:
+        missing = sum(r.stage1_z is None for r in rows)
+        if missing:
+            raise ValueError(
+                f"{missing} of {len(rows)} training rows have no stage1_z, which residual training "
+                "(stage1_offset) needs: build them with stage2_examples or rerank.residual.with_stage1_z"
+            )
+        columns["offset"] = [stage1_offset * r.stage1_z for r in rows]
+    return Dataset.from_dict(columns | {"label": [int(r.label) for r in rows]})
 
 
 def _optimizer(model: Any, config: CrossEncoderConfig) -> Any:
@@ -142,7 +150,12 @@ def train_cross_encoder(
         [(r.query, r.passage) for r in validation], [r.label for r in validation], beta=config.beta, name="val",
         batch_size=max(config.batch_size, 64),
     )
-    loss = BinaryCrossEntropyLoss(model) if config.num_labels == 1 else CrossEntropyLoss(model)
+    if config.stage1_offset:
+        from rerank.residual import ResidualBCELoss
+
+        loss = ResidualBCELoss(model)
+    else:
+        loss = BinaryCrossEntropyLoss(model) if config.num_labels == 1 else CrossEntropyLoss(model)
     strategy = "steps" if config.eval_steps else "epoch"
     args = CrossEncoderTrainingArguments(
         output_dir=str(work_dir / "trainer"),
@@ -169,7 +182,7 @@ def train_cross_encoder(
         dataloader_num_workers=0,
     )
     trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=_dataset(train), loss=loss, evaluator=evaluator,
+        model=model, args=args, train_dataset=_dataset(train, config.stage1_offset), loss=loss, evaluator=evaluator,
         optimizers=(_optimizer(model, config), None),
     )
     if not show_progress:
@@ -237,8 +250,14 @@ def stage2_examples(
         exclude_anchors: pseudo-query texts not to use (the anchors stage 1 was trained on).
         pseudo_with_labels: with labels, also train on up to this many pseudo-queries (validation
             stays the labelled held-out queries).
+
+    With `config.stage1_offset` the training rows get `encoder`'s standardised scores of their own
+    text (`rerank.residual.with_stage1_z`). Those are honest offsets for pseudo-queries stage 1 did
+    not train on, and for an encoder that never saw the labelled queries; not for labelled queries
+    `encoder` trained on (it ranks their positives first and leaves the residual nothing to learn).
     """
     from retrieval.encoder import document_text
+    from rerank.residual import with_stage1_z
     from rerank.train_data import (
         build_examples, candidate_lists, pseudo_queries, rescore_lists, split_by_query, stage1_ranked,
     )
@@ -266,6 +285,8 @@ def stage2_examples(
 
     rows, ranked = rows_of(queries, qrels, positives)
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
+    if config.stage1_offset:
+        train = with_stage1_z(train, encoder, [[s for _, s in hits] for hits in ranked.values()])
     held = sorted({r.query_id for r in validation})
     lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
     if positives:  # stage 1 scored the indexed document, sentence included; score what the reranker sees
@@ -275,7 +296,10 @@ def stage2_examples(
         extra, extra_qrels, extra_positives = pseudo_queries(
             docs, pseudo_per_doc, seed=config.seed + 1, limit=pseudo_with_labels, exclude=exclude_anchors
         )
-        train = train + rows_of(extra, extra_qrels, extra_positives)[0]
+        more, more_ranked = rows_of(extra, extra_qrels, extra_positives)
+        if config.stage1_offset:
+            more = with_stage1_z(more, encoder, [[s for _, s in hits] for hits in more_ranked.values()])
+        train = train + more
     return Stage2Data(train, validation, lists)
 
 
@@ -302,6 +326,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-depth", type=int, dest="negative_depth", help="draw negatives from this many top candidates")
     p.add_argument("--fuse-stage1", action="store_true", dest="fuse_stage1",
                    help="choose a stage-1 score weight on the validation queries (they should be unseen by --encoder)")
+    p.add_argument("--stage1-offset", type=float, dest="stage1_offset",
+                   help="train as a residual of stage 1 (rerank.residual); --encoder should not have trained on the labelled queries")
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
@@ -318,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
     names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
-             "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "beta", "seed")
+             "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "stage1_offset", "beta", "seed")
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     if args.fuse_stage1:
         config = config.replace(fuse_stage1=True)

@@ -44,6 +44,9 @@ class CrossEncoderConfig:
         eval_steps: evaluate every this many steps; None evaluates once per epoch.
         fuse_stage1: choose, on the validation queries' full candidate lists, a weight for the stage-1
             score that the reranker adds to its logit (see `rerank.fusion`); 0 means none is added.
+        stage1_offset: train as a residual of stage 1 (`rerank.residual`): this times each training
+            row's standardised stage-1 score is added to the logit inside the loss, so the reranker
+            learns what stage 1 misses; 0 trains on the text alone. Needs one logit.
         seed: every random choice.
 
     Example:
@@ -77,6 +80,7 @@ class CrossEncoderConfig:
     embedding_learning_rate: float | None = None
     tuned_table: bool = False
     fuse_stage1: bool = False
+    stage1_offset: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +94,10 @@ class CrossEncoderConfig:
             raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
+        if self.stage1_offset < 0:
+            raise ValueError(f"stage1_offset must be 0 (off) or positive, got {self.stage1_offset}")
+        if self.stage1_offset and self.num_labels != 1:
+            raise ValueError("stage1_offset (residual training) adds to one logit: set num_labels=1")
         if self.negative_depth is not None and self.negative_depth < 1:
             raise ValueError(f"negative_depth must be at least 1 or None, got {self.negative_depth}")
         for name in ("epochs", "batch_size", "max_length", "negatives_per_query", "depth"):

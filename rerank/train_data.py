@@ -29,7 +29,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled (query, passage) pair.
+    """One labelled (query, passage) pair; `stage1_z`, its standardised stage-1 score, for residual training.
 
     Example:
         >>> Example("q1", "what is faiss", "FAISS searches vectors", 1, "d1").label
@@ -41,6 +41,7 @@ class Example:
     passage: str
     label: int
     doc_id: str
+    stage1_z: float | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,12 @@ def test_cache_key_follows_only_what_the_run_uses():
     assert cache_key(FAST, True, 0, "data") != cache_key(FAST, True, 1, "data") != cache_key(FAST, True, 1, "other")
     slow = replace(FAST, cross_encoder=replace(FAST.cross_encoder, embedding_learning_rate=1e-3))
     assert cache_key(slow, True, 0, "data") != cache_key(FAST, True, 0, "data")
+    # The corpus-only reranker recipe is unused with labels, and replaces the labelled one without.
+    residual = replace(FAST, corpus_cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.0))
+    assert cache_key(residual, True, 0, "data") == cache_key(FAST, True, 0, "data")
+    assert cache_key(residual, False, 0, "data") != cache_key(FAST, False, 0, "data")
+    same = replace(FAST, corpus_cross_encoder=FAST.cross_encoder)
+    assert cache_key(same, False, 0, "data") == cache_key(FAST, False, 0, "data")
 
 
 def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
@@ -76,7 +82,9 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     # Pinned: a change here makes every user's cached models train again. Make it on purpose (a new
     # RECIPE_VERSION), not as a side effect of a new config field (see _KEY_SILENT_DEFAULTS).
     assert cache_key(FAST, True, 0, "data") == "e3733c25fb4662ed"
-    assert cache_key(DEFAULT, False, 0, "data") == "b7380ff0315b426d"
+    assert cache_key(DEFAULT, True, 0, "data") == "8e87fb3f37215d70"
+    # Moved on purpose when the corpus-only reranker became a residual of stage 1 (was b7380ff0315b426d).
+    assert cache_key(DEFAULT, False, 0, "data") == "fa822feac1b32f73"
 
 
 def test_searcher_uses_the_scratch_models(cache_dir):
@@ -168,3 +176,21 @@ def test_restandardise_carries_the_z_scale_through_an_affine_map(tmp_path):
     assert json.loads((tmp_path / "calibration.json").read_text()) == calibration
     with pytest.raises(ValueError, match="same unseen queries"):
         restandardise_stage1(tmp_path, [[]], after)
+
+
+def test_corpus_only_recipe_can_train_stage2_as_a_residual_of_stage1(tmp_path):
+    import json
+    from dataclasses import replace
+
+    budget = replace(FAST, corpus_cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5))
+    made = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, seed=0, budget=budget, show_progress=False)
+    trained_with = json.loads((made.reranker_path / "train_config.json").read_text())
+    assert trained_with["stage1_offset"] == 1.5 and made.recipe["budget"]["cross_encoder"]["stage1_offset"] == 1.5
+    calibration = json.loads((made.reranker_path / "calibration.json").read_text())
+    assert "stage1_weight" in calibration
+    # With labels the recipe's stage 1 trained on the rows' queries: refused, not silently memorised.
+    queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    labelled = replace(FAST, cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5))
+    with pytest.raises(ValueError, match="stage1_offset"):
+        scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path / "l", seed=0, budget=labelled, show_progress=False)
