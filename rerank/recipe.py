@@ -53,6 +53,9 @@ class RecipeBudget:
         pseudo_limit: at most this many pseudo-queries.
         pseudo_with_labels: with labels, also train stage 2 on up to this many pseudo-queries (sentences
             stage 1 did not train on); 0 trains it on the labelled queries alone.
+        residual_folds: with labels and a residual reranker (`stage1_offset`), stage 1 is cross-fitted:
+            the stage-2 training queries are split into this many folds, and a stage 1 trained
+            without a fold scores that fold's rows (the recipe's own stage 1 trained on them all).
         refit_stage1: with labels, once stage 2 is trained and its stage-1 weight chosen on the
             queries held out of stage 1, train stage 1 again on every labelled query and save that
             one, with the reranker's stage-1 standardisation carried to the refit stage 1's scale
@@ -73,7 +76,12 @@ class RecipeBudget:
     pseudo_per_doc: int = 3
     pseudo_limit: int | None = 4000
     pseudo_with_labels: int = 0
+    residual_folds: int = 2
     refit_stage1: bool = False
+
+    def __post_init__(self) -> None:
+        if self.residual_folds < 2:
+            raise ValueError(f"residual_folds must be at least 2, got {self.residual_folds}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +96,7 @@ class RecipeBudget:
             "pseudo_per_doc": self.pseudo_per_doc,
             "pseudo_limit": self.pseudo_limit,
             "pseudo_with_labels": self.pseudo_with_labels,
+            "residual_folds": self.residual_folds,
             "refit_stage1": self.refit_stage1,
         }
 
@@ -204,6 +213,8 @@ def cache_key(budget: RecipeBudget, labelled: bool, seed: int, fingerprint: str)
     )
     described = used.to_dict()
     del described["corpus_cross_encoder"]  # folded into "cross_encoder" above (added after version 9)
+    if not (labelled and used.cross_encoder.stage1_offset):
+        del described["residual_folds"]  # only a labelled residual reranker cross-fits stage 1
     for part, silent in _KEY_SILENT_DEFAULTS.items():
         for name, value in silent.items():
             if name in described[part] and described[part][name] == value:
@@ -218,6 +229,34 @@ def _stage1_recipe(budget: RecipeBudget, labelled: bool) -> BiEncoderConfig:
 
 def _stage2_recipe(budget: RecipeBudget, labelled: bool) -> CrossEncoderConfig:
     return budget.cross_encoder if labelled or budget.corpus_cross_encoder is None else budget.corpus_cross_encoder
+
+
+def _cross_fitted_stage1(
+    docs: Any, folder: Path, bi_config: BiEncoderConfig, queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]], folds: int, seed: int, show_progress: bool,
+) -> tuple[list[tuple[list[str], Any]], float]:
+    """(fold's query ids, a stage 1 trained on the other folds) per fold, and the seconds it took.
+
+    A residual reranker's offsets must come from a stage 1 that did not train on the row's query.
+    Each fold model is seeded apart (seed + 10 + fold) from the recipe's stage 1.
+    """
+    import random
+
+    from retrieval.encoder import Encoder
+    from retrieval.train import BULK_ENCODING, train_bi_encoder
+
+    started = time.perf_counter()
+    ids = sorted(qrels)
+    random.Random(seed).shuffle(ids)
+    groups = [ids[k::folds] for k in range(folds)]
+    scorers = []
+    for k, mine in enumerate(groups):
+        others = {q: rels for q, rels in qrels.items() if q not in set(mine)}
+        made = train_bi_encoder(
+            docs, folder / f"encoder-fold{k}", replace(bi_config, seed=seed + 10 + k), queries, others, show_progress
+        )
+        scorers.append((mine, Encoder.load(str(made.path), device="cpu", batch_size=128, **BULK_ENCODING)))
+    return scorers, time.perf_counter() - started
 
 
 def _cached(folder: Path) -> ScratchModels | None:
@@ -267,12 +306,6 @@ def scratch_models(
 
     docs = read_corpus(corpus)
     labelled = bool(train_qrels)
-    if labelled and _stage2_recipe(budget, labelled).stage1_offset:
-        raise ValueError(
-            "residual training (stage1_offset) with labels needs stage-1 scores from a stage 1 that did not train on "
-            "the rows' queries, which this recipe does not make (a cross-fitted stage 1 measured worse on SciFact's "
-            "held-out queries): set stage1_offset=0 in cross_encoder, or use it in corpus_cross_encoder"
-        )
     fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
     key = cache_key(budget, labelled, seed, fingerprint)
     folder = Path(cache_dir) / key
@@ -310,12 +343,21 @@ def scratch_models(
     index = build_index(docs, encoder, show_progress=show_progress)
     init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
     ce_config = replace(_stage2_recipe(budget, labelled), tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
+    scorers = None
+    if labelled and ce_config.stage1_offset:
+        seconds["stage2_candidates"] = time.perf_counter() - started
+        scorers, seconds["stage1_cross_fit"] = _cross_fitted_stage1(
+            docs, folder, bi_config, train_queries, stage1_qrels, budget.residual_folds, seed, show_progress
+        )
+        started = time.perf_counter()
     data = stage2_examples(
         docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,
         pseudo_per_doc=budget.pseudo_per_doc, pseudo_limit=budget.pseudo_limit, held_out=held,
-        exclude_anchors=stage1_anchors, pseudo_with_labels=mix,
+        exclude_anchors=stage1_anchors, pseudo_with_labels=mix, stage1_scorers=scorers,
     )
-    seconds["stage2_candidates"] = time.perf_counter() - started
+    seconds["stage2_candidates"] = seconds.get("stage2_candidates", 0.0) + time.perf_counter() - started
+    for path in sorted(folder.glob("encoder-fold*")):
+        shutil.rmtree(path, ignore_errors=True)
     stage2 = train_cross_encoder(
         data.train, data.validation, folder / "reranker", ce_config, show_progress,
         validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],

@@ -240,6 +240,7 @@ def stage2_examples(
     held_out: Collection[str] | None = None,
     exclude_anchors: Collection[str] = (),
     pseudo_with_labels: int = 0,
+    stage1_scorers: Sequence[tuple[Collection[str], Any]] | None = None,
 ) -> Stage2Data:
     """Training and validation rows: labelled queries when given, else pseudo-queries from the corpus,
     each with negatives from its stage-1 candidates; plus the validation queries' candidate lists.
@@ -250,11 +251,14 @@ def stage2_examples(
         exclude_anchors: pseudo-query texts not to use (the anchors stage 1 was trained on).
         pseudo_with_labels: with labels, also train on up to this many pseudo-queries (validation
             stays the labelled held-out queries).
+        stage1_scorers: with `config.stage1_offset` and labels, (query ids, stage-1 encoder) groups,
+            each encoder one that did not train on its queries (`rerank.recipe` cross-fits them).
 
-    With `config.stage1_offset` the training rows get `encoder`'s standardised scores of their own
-    text (`rerank.residual.with_stage1_z`). Those are honest offsets for pseudo-queries stage 1 did
-    not train on, and for an encoder that never saw the labelled queries; not for labelled queries
-    `encoder` trained on (it ranks their positives first and leaves the residual nothing to learn).
+    With `config.stage1_offset` the training rows get standardised stage-1 scores of their own text
+    (`rerank.residual.with_stage1_z`), from `encoder`, or from their query's `stage1_scorers` group.
+    `encoder` gives honest offsets for pseudo-queries stage 1 did not train on, and for labelled
+    queries it never saw; not for labelled queries it trained on (it ranks their positives first and
+    leaves the residual nothing to learn): pass `stage1_scorers` for those.
     """
     from retrieval.encoder import document_text
     from rerank.residual import with_stage1_z
@@ -286,7 +290,7 @@ def stage2_examples(
     rows, ranked = rows_of(queries, qrels, positives)
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     if config.stage1_offset:
-        train = with_stage1_z(train, encoder, [[s for _, s in hits] for hits in ranked.values()])
+        train = _residual_rows(train, docs, encoder, ranked, stage1_scorers, config.depth)
     held = sorted({r.query_id for r in validation})
     lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
     if positives:  # stage 1 scored the indexed document, sentence included; score what the reranker sees
@@ -301,6 +305,36 @@ def stage2_examples(
             more = with_stage1_z(more, encoder, [[s for _, s in hits] for hits in more_ranked.values()])
         train = train + more
     return Stage2Data(train, validation, lists)
+
+
+def _residual_rows(
+    rows: list[Example], docs: Sequence[Any], encoder: Any, ranked: dict[str, list[tuple[str, float]]],
+    scorers: Sequence[tuple[Collection[str], Any]] | None, depth: int,
+) -> list[Example]:
+    """`rows` with their stage-1 z-scores, each from its query's scorer (or `encoder` when there are none).
+
+    A scorer's scale is its own: its scores are standardised over its own candidate lists of its queries.
+    """
+    from retrieval.indexing import build_index
+    from rerank.residual import with_stage1_z
+    from rerank.train_data import stage1_ranked
+
+    if scorers is None:
+        return with_stage1_z(rows, encoder, [[s for _, s in hits] for hits in ranked.values()])
+    owner = {q: k for k, (query_ids, _) in enumerate(scorers) for q in query_ids}
+    unscored = sorted({r.query_id for r in rows} - set(owner))
+    if unscored:
+        raise ValueError(f"{len(unscored)} training queries (e.g. {unscored[0]!r}) are in no stage1_scorers group")
+    scored: dict[int, Example] = {}
+    for k, (_, scorer) in enumerate(scorers):
+        mine = [i for i, r in enumerate(rows) if owner[r.query_id] == k]
+        if not mine:
+            continue
+        queries = {rows[i].query_id: rows[i].query for i in mine}
+        own = stage1_ranked(scorer, build_index(docs, scorer, show_progress=False), queries, depth)
+        z = with_stage1_z([rows[i] for i in mine], scorer, [[s for _, s in hits] for hits in own.values()])
+        scored.update(zip(mine, z))
+    return [scored[i] for i in range(len(rows))]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -178,19 +178,24 @@ def test_restandardise_carries_the_z_scale_through_an_affine_map(tmp_path):
         restandardise_stage1(tmp_path, [[]], after)
 
 
-def test_corpus_only_recipe_can_train_stage2_as_a_residual_of_stage1(tmp_path):
+def test_recipe_trains_stage2_as_a_residual_of_a_stage1_that_did_not_see_the_query(tmp_path):
     import json
     from dataclasses import replace
 
     budget = replace(FAST, corpus_cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5))
-    made = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, seed=0, budget=budget, show_progress=False)
+    made = scratch_models(Path("toy"), RECORDS, None, None, tmp_path / "c", seed=0, budget=budget, show_progress=False)
     trained_with = json.loads((made.reranker_path / "train_config.json").read_text())
     assert trained_with["stage1_offset"] == 1.5 and made.recipe["budget"]["cross_encoder"]["stage1_offset"] == 1.5
-    calibration = json.loads((made.reranker_path / "calibration.json").read_text())
-    assert "stage1_weight" in calibration
-    # With labels the recipe's stage 1 trained on the rows' queries: refused, not silently memorised.
+    assert "stage1_cross_fit" not in made.train_seconds  # pseudo-queries: stage 1 never trained on them
+    # With labels the recipe's stage 1 trained on the rows' queries: a cross-fitted one scores them.
     queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
     qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
-    labelled = replace(FAST, cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5))
-    with pytest.raises(ValueError, match="stage1_offset"):
-        scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path / "l", seed=0, budget=labelled, show_progress=False)
+    labelled = replace(FAST, cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5), residual_folds=3)
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path / "l", seed=0, budget=labelled, show_progress=False)
+    assert made.train_seconds["stage1_cross_fit"] > 0
+    assert not list(made.encoder_path.parent.glob("encoder-fold*"))  # the fold models are not kept
+    assert json.loads((made.reranker_path / "train_config.json").read_text())["stage1_offset"] == 1.5
+    assert cache_key(labelled, True, 0, "d") != cache_key(replace(labelled, residual_folds=2), True, 0, "d")
+    assert cache_key(replace(FAST, residual_folds=3), True, 0, "d") == cache_key(FAST, True, 0, "d")
+    with pytest.raises(ValueError, match="residual_folds"):
+        replace(FAST, residual_folds=1)
