@@ -37,21 +37,17 @@ REGIMES = {
 def _variants() -> dict[str, Any]:
     from rerank.recipe import BERT_RERANKER, DEFAULT
 
-    ce = DEFAULT.cross_encoder
+    ce = replace(DEFAULT.cross_encoder, stage1_offset=0.0)  # the variants below train on the text alone
     return {
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
-        # The stage-2 variants below apply to both regimes (corpus_cross_encoder=None).
-        "trained-vectors": replace(
-            DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True), corpus_cross_encoder=None
-        ),
+        "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
         "slow-vectors": replace(
-            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3),
-            corpus_cross_encoder=None,
+            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)
         ),
-        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True), corpus_cross_encoder=None),
-        # Corpus only: stage 2 trained on the text alone, as before the residual reranker.
-        "text-only": replace(DEFAULT, name="text-only", corpus_cross_encoder=None),
+        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
+        # Stage 2 trained on the text alone, as before the residual reranker (v9's default).
+        "text-only": replace(DEFAULT, name="text-only", cross_encoder=ce),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
     }
