@@ -259,7 +259,8 @@ def _cross_fitted_stage1(
     groups = [ids[k::folds] for k in range(folds)]
     scorers = []
     for k, mine in enumerate(groups):
-        others = {q: rels for q, rels in qrels.items() if q not in set(mine)}
+        left_out = set(mine)
+        others = {q: rels for q, rels in qrels.items() if q not in left_out}
         made = train_bi_encoder(
             docs, folder / f"encoder-fold{k}", replace(bi_config, seed=seed + 10 + k), queries, others, show_progress
         )
