@@ -347,24 +347,23 @@ def scratch_models(
     anchors = corpus_anchors(docs, bi_config)  # every member's corpus-pair anchors
     stage1_anchors = anchors if mix or not labelled else set()
 
+    scorers = None
+    if labelled and _stage2_recipe(budget, labelled).stage1_offset:
+        scorers, seconds["stage1_cross_fit"] = _cross_fitted_stage1(
+            docs, folder, bi_config, train_queries, stage1_qrels, budget.residual_folds, seed, show_progress
+        )
+
     started = time.perf_counter()
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=show_progress)
     init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
     ce_config = replace(_stage2_recipe(budget, labelled), tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
-    scorers = None
-    if labelled and ce_config.stage1_offset:
-        seconds["stage2_candidates"] = time.perf_counter() - started
-        scorers, seconds["stage1_cross_fit"] = _cross_fitted_stage1(
-            docs, folder, bi_config, train_queries, stage1_qrels, budget.residual_folds, seed, show_progress
-        )
-        started = time.perf_counter()
     data = stage2_examples(
         docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,
         pseudo_per_doc=budget.pseudo_per_doc, pseudo_limit=budget.pseudo_limit, held_out=held,
         exclude_anchors=stage1_anchors, pseudo_with_labels=mix, stage1_scorers=scorers,
     )
-    seconds["stage2_candidates"] = seconds.get("stage2_candidates", 0.0) + time.perf_counter() - started
+    seconds["stage2_candidates"] = time.perf_counter() - started
     for path in sorted(folder.glob("encoder-fold*")):
         shutil.rmtree(path, ignore_errors=True)
     stage2 = train_cross_encoder(
