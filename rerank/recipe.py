@@ -26,7 +26,9 @@ __all__ = ["BERT_RERANKER", "DEFAULT", "FAST", "RecipeBudget", "ScratchModels", 
 RECIPE_VERSION = 9
 # Config fields added after RECIPE_VERSION 9 with the value that leaves training as it was: left out of
 # the cache key at that value, so a new option does not make every cached recipe train again.
-_KEY_SILENT_DEFAULTS = {"cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0}}
+_KEY_SILENT_DEFAULTS = {
+    "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "validate_residual": False},
+}
 # The reranker's residual offset (rerank.residual): stage 1's z-score times this sits in the loss.
 RESIDUAL_OFFSET = 3.0
 # Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.

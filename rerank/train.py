@@ -148,7 +148,7 @@ def train_cross_encoder(
     model = initial_cross_encoder(config, work_dir, corpus_texts)
     evaluator = ThresholdEvaluator(
         [(r.query, r.passage) for r in validation], [r.label for r in validation], beta=config.beta, name="val",
-        batch_size=max(config.batch_size, 64),
+        batch_size=max(config.batch_size, 64), offsets=_validation_offsets(validation, config),
     )
     if config.stage1_offset:
         from rerank.residual import ResidualBCELoss
@@ -211,6 +211,11 @@ def train_cross_encoder(
         "beta": config.beta,
         "stage1_weight": 0.0,
     }
+    if evaluator.offsets is not None:
+        # The epoch was chosen on logit + offset; the saved thresholds are for what the model outputs
+        # alone (a fused Searcher's are refitted below on fused scores).
+        calibration.update(_text_thresholds(model, validation, config))
+        calibration["validation_scored"] = "logit + stage1_offset * stage1_z"
     if config.fuse_stage1 and validation_lists:
         calibration.update(choose_and_recalibrate(model, validation, validation_lists, config))
     (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
@@ -226,6 +231,30 @@ def train_cross_encoder(
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     shutil.rmtree(work_dir, ignore_errors=True)
     return CrossEncoderResult(out_dir, seconds, calibration, len(train), len(validation))
+
+
+def _validation_offsets(validation: Sequence[Example], config: CrossEncoderConfig) -> list[float] | None:
+    """The validation rows' stage-1 offsets, when a residual reranker is validated as it is trained."""
+    if not (config.stage1_offset and config.validate_residual):
+        return None
+    missing = sum(r.stage1_z is None for r in validation)
+    if missing:
+        raise ValueError(
+            f"{missing} of {len(validation)} validation rows have no stage1_z, which validate_residual needs "
+            "(score them with an honest stage 1: stage2_examples does, or rerank.residual.with_stage1_z), "
+            "or set validate_residual=False to choose the epoch on the text alone"
+        )
+    return [config.stage1_offset * r.stage1_z for r in validation]
+
+
+def _text_thresholds(model: Any, validation: Sequence[Example], config: CrossEncoderConfig) -> dict[str, Any]:
+    """The thresholds of the model's own probabilities (no offset) on the validation rows."""
+    from rerank.evaluator import probabilities, threshold_metrics
+    from rerank.train_fusion import raw_logits
+
+    probs, _ = probabilities(raw_logits(model, [(r.query, r.passage) for r in validation], max(config.batch_size, 64)))
+    m = threshold_metrics([r.label for r in validation], probs, beta=config.beta)
+    return {"threshold": float(m.f1_threshold), "thresholds": {k: float(v) for k, v in m.thresholds().items()}}
 
 
 def stage2_examples(
@@ -291,6 +320,9 @@ def stage2_examples(
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     if config.stage1_offset:
         train = _residual_rows(train, docs, encoder, ranked, stage1_scorers, config.depth)
+        # Validation queries are ones `encoder` did not train on (labelled: `held_out`; else sentences
+        # it never saw), so its scores of them are honest offsets.
+        validation = with_stage1_z(validation, encoder, [[s for _, s in hits] for hits in ranked.values()])
     held = sorted({r.query_id for r in validation})
     lists = candidate_lists(held, queries, qrels, ranked, texts, positives)
     if positives:  # stage 1 scored the indexed document, sentence included; score what the reranker sees

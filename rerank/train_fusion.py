@@ -15,10 +15,11 @@ from typing import Any
 from rerank.train_config import CrossEncoderConfig
 from rerank.train_data import CandidateList, Example
 
-__all__ = ["choose_and_recalibrate", "restandardise_stage1"]
+__all__ = ["choose_and_recalibrate", "raw_logits", "restandardise_stage1"]
 
 
-def _logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
+def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
+    """A CrossEncoder's raw outputs (no activation) for (query, passage) pairs, as numpy."""
     import torch
 
     return model.predict(
@@ -38,7 +39,7 @@ def choose_and_recalibrate(
     from rerank.fusion import choose_stage1_weight
 
     batch = max(config.batch_size, 64)
-    logits = {c.query_id: _logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
+    logits = {c.query_id: raw_logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
     by_query = {c.query_id: c for c in lists if c.doc_ids}
     chosen = choose_stage1_weight(
         logits, {q: by_query[q].stage1_scores for q in logits}, {q: by_query[q].relevant for q in logits}
@@ -69,7 +70,7 @@ def _fused_thresholds(
     rows = [r for r in validation if (r.query_id, r.doc_id) in stage1]
     if not weight or len({r.label for r in rows}) < 2:
         return {}
-    raw = _logits(model, [(r.query, r.passage) for r in rows], max(config.batch_size, 64))
+    raw = raw_logits(model, [(r.query, r.passage) for r in rows], max(config.batch_size, 64))
     fused = fuse_stage1(raw, [stage1[(r.query_id, r.doc_id)] for r in rows], weight, mean, std)
     probs, _ = probabilities(fused)
     m = threshold_metrics([r.label for r in rows], probs, beta=config.beta)

@@ -75,6 +75,10 @@ def test_bad_input_is_refused_clearly():
         threshold_metrics([0, 1], [0.1, float("nan")])
     with pytest.raises(ValueError, match="empty"):
         threshold_metrics([], [])
+    from rerank.evaluator import ThresholdEvaluator
+
+    with pytest.raises(ValueError, match="one offset per pair"):
+        ThresholdEvaluator([("q", "a"), ("q", "b")], [1, 0], offsets=[0.5])
 
 
 def test_probabilities_and_loss():

@@ -115,3 +115,42 @@ def test_stage1_z_scores_each_rows_own_text_on_the_candidates_scale(static_encod
         q, d = q / np.linalg.norm(q), d / np.linalg.norm(d, axis=1, keepdims=True)
     np.testing.assert_allclose([r.stage1_z for r in scored], (d @ q - pooled.mean()) / pooled.std(), rtol=1e-5)
     assert [(r.doc_id, r.label) for r in scored] == [(r.doc_id, r.label) for r in rows]
+
+
+def test_a_residual_reranker_is_validated_as_it_was_trained(tmp_path, tokenizer_dir):
+    """The evaluator scores validation rows as logit + offset; the saved thresholds stay the model's own."""
+    from sentence_transformers import CrossEncoder
+
+    from rerank.evaluator import probabilities, threshold_metrics
+    from rerank.train import train_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+    from rerank.train_fusion import raw_logits
+
+    # Stage 1 is right on the statins queries and wrong on the protein ones, by a wide margin.
+    rows = _rows(lambda topic, label: (4.0 if label else -4.0) * (1 if topic == 0 else -1))
+    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
+                                max_length=64, epochs=2, batch_size=8, train_embeddings=False, stage1_offset=2.0,
+                                validate_residual=True)
+    result = train_cross_encoder(rows[:48], rows[48:], tmp_path / "ce", config, show_progress=False, corpus_texts=CORPUS)
+    model = CrossEncoder(str(result.path), device="cpu")
+    val = rows[48:]
+    own = raw_logits(model, [(r.query, r.passage) for r in val], 64)
+    labels = [r.label for r in val]
+    as_trained = threshold_metrics(labels, probabilities(own.reshape(-1) + [2.0 * r.stage1_z for r in val])[0])
+    alone = threshold_metrics(labels, probabilities(own)[0], beta=config.beta)
+    assert result.calibration["validation"]["ap"] == pytest.approx(as_trained.ap)
+    assert as_trained.ap < alone.ap  # the offsets count: stage 1's wrong topic pulls the AP down
+    assert result.calibration["validation_scored"].startswith("logit + stage1_offset")
+    assert result.calibration["thresholds"] == pytest.approx(alone.thresholds())
+
+    # Without stage-1 scores on the validation rows it says what to do; validate_residual=False (the
+    # default) scores the text alone.
+    bare = [r.__class__(r.query_id, r.query, r.passage, r.label, r.doc_id) for r in val]
+    with pytest.raises(ValueError, match="validate_residual"):
+        train_cross_encoder(rows[:48], bare, tmp_path / "ce2", config, show_progress=False, corpus_texts=CORPUS)
+    text_only = train_cross_encoder(rows[:48], bare, tmp_path / "ce3", config.replace(validate_residual=False),
+                                    show_progress=False, corpus_texts=CORPUS)
+    assert "validation_scored" not in text_only.calibration
+    model = CrossEncoder(str(text_only.path), device="cpu")
+    own = raw_logits(model, [(r.query, r.passage) for r in val], 64)
+    assert text_only.calibration["validation"]["ap"] == pytest.approx(threshold_metrics(labels, probabilities(own)[0]).ap)
