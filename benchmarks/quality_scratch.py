@@ -38,16 +38,18 @@ def _variants() -> dict[str, Any]:
     from rerank.recipe import BERT_RERANKER, DEFAULT
 
     ce = replace(DEFAULT.cross_encoder, stage1_offset=0.0)  # the variants below train on the text alone
+
+    def stage2(name: str, config: Any) -> Any:  # one stage-2 recipe in both regimes
+        return replace(DEFAULT, name=name, cross_encoder=config, corpus_cross_encoder=None)
+
     return {
         "default": DEFAULT,
         "bert-reranker": BERT_RERANKER,
-        "trained-vectors": replace(DEFAULT, name="trained-vectors", cross_encoder=replace(ce, train_embeddings=True)),
-        "slow-vectors": replace(
-            DEFAULT, name="slow-vectors", cross_encoder=replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)
-        ),
-        "tuned-table": replace(DEFAULT, name="tuned-table", cross_encoder=replace(ce, tuned_table=True)),
+        "trained-vectors": stage2("trained-vectors", replace(ce, train_embeddings=True)),
+        "slow-vectors": stage2("slow-vectors", replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)),
+        "tuned-table": stage2("tuned-table", replace(ce, tuned_table=True)),
         # Stage 2 trained on the text alone, as before the residual reranker (v9's default).
-        "text-only": replace(DEFAULT, name="text-only", cross_encoder=ce),
+        "text-only": stage2("text-only", ce),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
     }
