@@ -320,6 +320,7 @@ def stage2_examples(
     train, validation = split_by_query(rows, config.validation_fraction, config.seed, held_out if train_qrels else None)
     if config.stage1_offset:
         train = _residual_rows(train, docs, encoder, ranked, stage1_scorers, config.depth)
+    if config.stage1_offset and config.validate_residual:
         # Validation queries are ones `encoder` did not train on (labelled: `held_out`; else sentences
         # it never saw), so its scores of them are honest offsets.
         validation = with_stage1_z(validation, encoder, [[s for _, s in hits] for hits in ranked.values()])
