@@ -118,8 +118,8 @@ FAST = RecipeBudget(
 )
 
 # The SciFact default (5k documents, 2 cores, 2 threads): see the README's table for training times
-# (RECIPE_VERSION 9 with the residual reranker: 1,171 s with the train split (offset 5, learning rate 1e-2), stage 1 four times: held-out,
-# two cross-fitted halves, refit; 908 s without).
+# (RECIPE_VERSION 9 with the residual reranker: 1,171 s with the train split (offset 5, learning
+# rate 1e-2), stage 1 four times: held-out, two cross-fitted halves, refit; 908 s without).
 # Tokenizer: WordPiece on the corpus with inflections merged into base words (v9; SciFact nDCG@10,
 # v8 -> v9: with labels stage 1 0.841 -> 0.849, Searcher 0.845 -> 0.858; corpus only 0.677 ->
 # 0.6805 and 0.683 -> 0.694; the figures below without a version are v8's, before the change).
