@@ -46,6 +46,12 @@ class KernelMatchConfig(PretrainedConfig):
         tuned_table: a second token-vector table (``tuned_embeddings``, a copy of the first at the
             start) whose kernel features sit beside the first's: training can tune it while the first
             stays as it was given.
+        bigrams: also match adjacent token pairs (Conv-KNRM's n-gram cross-matching, without the
+            convolution): a pair's vector is the sum of its two unit token vectors, so the exact kernel
+            counts a query bigram found as a bigram in the passage (in either order) and the soft
+            kernels near-synonymous pairs. A WordPiece word split into pieces is matched whole this way.
+            Its kernel features follow the unigram ones, with their own k1, b and classifier weights
+            (zero at the start: an untrained model scores as the unigram one).
     """
 
     model_type = "kernel_match"
@@ -62,6 +68,7 @@ class KernelMatchConfig(PretrainedConfig):
         max_position_embeddings: int = 512,
         pad_token_id: int = 0,
         tuned_table: bool = False,
+        bigrams: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -74,6 +81,7 @@ class KernelMatchConfig(PretrainedConfig):
         self.special_token_ids = [int(i) for i in (special_token_ids or [pad_token_id])]
         self.max_position_embeddings = int(max_position_embeddings)
         self.tuned_table = bool(tuned_table)
+        self.bigrams = bool(bigrams)
 
 
 class KernelMatchForSequenceClassification(PreTrainedModel):
@@ -93,7 +101,8 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: KernelMatchConfig) -> None:
         super().__init__(config)
-        k = len(config.mus) * (2 if config.tuned_table else 1)  # kernel features of each table, side by side
+        # Kernel features of each table side by side, unigrams first, then (with `bigrams`) adjacent pairs.
+        k = len(config.mus) * (2 if config.tuned_table else 1) * (2 if config.bigrams else 1)
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.tuned_embeddings = (
             nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
@@ -148,6 +157,13 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         kernels = torch.exp(-((sim.unsqueeze(-1) - mus) ** 2) / (2 * sigmas**2))
         return (kernels * doc_mask[:, None, :, None]).sum(dim=2)
 
+    @staticmethod
+    def _pairs(embedded: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adjacent-pair vectors (the sum of the two unit vectors) and their mask, padded to the same length."""
+        units = nn.functional.normalize(embedded, dim=-1)
+        pairs = nn.functional.pad(units[:, :-1] + units[:, 1:], (0, 0, 0, 1))
+        return pairs, nn.functional.pad(mask[:, :-1] * mask[:, 1:], (0, 1))
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
@@ -179,19 +195,30 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         # length for every batch with a short passage: 5x slower training, same scores).
         query_span = (token_type_ids == 0) & (attention_mask > 0)
         span = int(query_span.sum(dim=1).max().item()) if input_ids.shape[0] else 0
-        q_ids, q_mask = input_ids[:, :span], query_mask[:, :span].to(doc_mask.dtype)
+        q_mask = query_mask[:, :span].to(doc_mask.dtype)
 
         tables = [self.embeddings] + ([self.tuned_embeddings] if self.tuned_embeddings is not None else [])
-        counts = torch.cat([self._counts(table(input_ids), span, doc_mask, mus, sigmas) for table in tables], dim=-1)
+        embedded = [table(input_ids) for table in tables]
         length = doc_mask.sum(dim=1).clamp_min(1.0)[:, None, None] / self.config.avg_doc_length
         k1 = nn.functional.softplus(self.k1)
         b = torch.sigmoid(self.b)
-        saturated = counts * (k1 + 1) / (counts + k1 * (1 - b + b * length))
-        weights = nn.functional.softplus(self.term_weights(q_ids).squeeze(-1)) * q_mask
-        # A weighted mean over query terms (not a sum): the same scale for short and long queries.
-        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
-        features = (saturated * weights.unsqueeze(-1)).sum(dim=1)
-        logits = self.classifier(features)
+        term = nn.functional.softplus(self.term_weights(input_ids).squeeze(-1))
+        # (counts, query-term weights) per view: unigrams, then adjacent pairs weighted by their terms' mean.
+        views = [(torch.cat([self._counts(e, span, doc_mask, mus, sigmas) for e in embedded], dim=-1), term[:, :span] * q_mask)]
+        if self.config.bigrams:
+            query = query_mask.to(doc_mask.dtype)
+            pair_query = nn.functional.pad(query[:, 1:] * query[:, :-1], (0, 1))[:, :span]
+            pair_term = nn.functional.pad((term[:, :-1] + term[:, 1:]) / 2, (0, 1))[:, :span]
+            paired = [self._pairs(e, doc_mask) for e in embedded]
+            views.append((torch.cat([self._counts(p, span, m, mus, sigmas) for p, m in paired], dim=-1), pair_term * pair_query))
+        features = []
+        for start, (counts, weights) in zip(range(0, k1.numel(), k1.numel() // len(views)), views):
+            k1v, bv = k1[start:start + counts.shape[-1]], b[start:start + counts.shape[-1]]
+            saturated = counts * (k1v + 1) / (counts + k1v * (1 - bv + bv * length))
+            # A weighted mean over query terms (not a sum): the same scale for short and long queries.
+            weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
+            features.append((saturated * weights.unsqueeze(-1)).sum(dim=1))
+        logits = self.classifier(torch.cat(features, dim=-1))
 
         loss = None
         if labels is not None:

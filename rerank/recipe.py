@@ -27,7 +27,8 @@ RECIPE_VERSION = 9
 # Config fields added after RECIPE_VERSION 9 with the value that leaves training as it was: left out of
 # the cache key at that value, so a new option does not make every cached recipe train again.
 _KEY_SILENT_DEFAULTS = {
-    "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "validate_residual": False},
+    "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "validate_residual": False,
+                      "bigrams": False},
 }
 # The reranker's residual offset (rerank.residual): stage 1's z-score times this sits in the loss,
 # chosen per regime on held-out validation (the grid is in the comment above DEFAULT).

@@ -33,6 +33,7 @@ class CrossEncoderConfig:
             the model's); a smaller one lets them move less than the kernel weights.
         tuned_table: a from-scratch kernel model gets a second token-vector table, a copy of the first,
             that is always trained; its kernel features sit beside the first table's.
+        bigrams: a from-scratch kernel model also matches adjacent token pairs (`KernelMatchConfig.bigrams`).
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
         hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
         depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
@@ -86,6 +87,7 @@ class CrossEncoderConfig:
     train_embeddings: bool = True
     embedding_learning_rate: float | None = None
     tuned_table: bool = False
+    bigrams: bool = False
     fuse_stage1: bool = False
     stage1_offset: float = 0.0
     validate_residual: bool = False
@@ -100,6 +102,8 @@ class CrossEncoderConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.tuned_table and (self.architecture != "kernel" or self.model is not None):
             raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
+        if self.bigrams and (self.architecture != "kernel" or self.model is not None):
+            raise ValueError("bigrams applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
         if self.stage1_offset < 0:

@@ -213,3 +213,36 @@ def test_a_smaller_embedding_learning_rate_moves_the_token_vectors_less(tmp_path
     assert moved["slow"] < moved["same"] / 20 and moved["slow"] > 0
     with pytest.raises(ValueError, match="embedding_learning_rate"):
         CrossEncoderConfig(embedding_learning_rate=0.0)
+
+
+def test_bigram_kernels_start_as_the_unigram_model_and_count_adjacent_pairs(tmp_path, tokenizer_dir):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank.scratch import kernel_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+
+    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
+                                                  corpus_texts=CORPUS)), device="cpu")
+    paired = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "paired", hidden_size=16, max_length=64,
+                                                   corpus_texts=CORPUS, bigrams=True)), device="cpu")
+    assert paired.model.config.bigrams and paired.model.classifier.weight.shape[1] == 2 * len(paired.model.config.mus)
+    # Same seed, bigram weights zero at the start: the same scores as the unigram model.
+    pairs = [("statins mortality", p) for p in CORPUS]
+    np.testing.assert_allclose(paired.predict(pairs), plain.predict(pairs), rtol=1e-5)
+
+    # The same words, adjacent or apart: the unigram model cannot tell them apart, the bigram
+    # exact-match kernel can.
+    query = "heart failure"
+    near = "heart failure in older patients with disease"
+    apart = "heart disease in older patients with failure"  # the same words in another order
+    before = plain.predict([(query, near), (query, apart)], activation_fn=torch.nn.Identity())
+    assert before[0] == pytest.approx(before[1], abs=1e-4)
+    k = len(paired.model.config.mus)
+    with torch.no_grad():
+        paired.model.classifier.weight.zero_()
+        paired.model.classifier.weight[0, k] = 5.0  # the exact kernel of the pair view
+    after = paired.predict([(query, near), (query, apart)], activation_fn=torch.nn.Identity())
+    assert after[0] > after[1] + 1.0
+    with pytest.raises(ValueError, match="bigrams"):
+        CrossEncoderConfig(architecture="bert", bigrams=True)
