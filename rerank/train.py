@@ -395,6 +395,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="choose a stage-1 score weight on the validation queries (they should be unseen by --encoder)")
     p.add_argument("--stage1-offset", type=float, dest="stage1_offset",
                    help="train as a residual of stage 1 (rerank.residual); --encoder should not have trained on the labelled queries")
+    p.add_argument("--bigrams", action="store_true", help="from scratch, kernel: also match adjacent token pairs")
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
@@ -415,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     if args.fuse_stage1:
         config = config.replace(fuse_stage1=True)
+    if args.bigrams:
+        config = config.replace(bigrams=True)
     queries = qrels = None
     if Path(args.data).is_dir() and not args.no_labels:
         queries, qrels = read_train_split(args.data, args.split)

@@ -287,6 +287,10 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
     assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(ce), "--config", str(config),
                         "--tokenizer", str(tokenizer_dir), "--quiet"]) == 0
     assert (ce / "calibration.json").exists()
+    knrm = tmp_path / "knrm"
+    assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(knrm), "--config", str(config),
+                        "--tokenizer", str(tokenizer_dir), "--architecture", "kernel", "--bigrams", "--quiet"]) == 0
+    assert json.loads((knrm / "config.json").read_text())["bigrams"] is True
     with pytest.raises(ValueError, match="test split"):
         retrieval_main(["--data", str(data), "--out", str(tmp_path / "x"), "--split", "test", "--quiet"])
 
