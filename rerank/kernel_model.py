@@ -211,9 +211,9 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
             pair_term = nn.functional.pad((term[:, :-1] + term[:, 1:]) / 2, (0, 1))[:, :span]
             paired = [self._pairs(e, doc_mask) for e in embedded]
             views.append((torch.cat([self._counts(p, span, m, mus, sigmas) for p, m in paired], dim=-1), pair_term * pair_query))
-        features = []
-        for start, (counts, weights) in zip(range(0, k1.numel(), k1.numel() // len(views)), views):
-            k1v, bv = k1[start:start + counts.shape[-1]], b[start:start + counts.shape[-1]]
+        features, width = [], len(self.config.mus) * len(tables)  # kernel features per view
+        for i, (counts, weights) in enumerate(views):
+            k1v, bv = k1[i * width:(i + 1) * width], b[i * width:(i + 1) * width]
             saturated = counts * (k1v + 1) / (counts + k1v * (1 - bv + bv * length))
             # A weighted mean over query terms (not a sum): the same scale for short and long queries.
             weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
