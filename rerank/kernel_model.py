@@ -52,6 +52,10 @@ class KernelMatchConfig(PretrainedConfig):
             kernels near-synonymous pairs. A WordPiece word split into pieces is matched whole this way.
             Its kernel features follow the unigram ones, with their own k1, b and classifier weights
             (zero at the start: an untrained model scores as the unigram one).
+        term_hidden: 0, or the width of a small network (one tanh layer) that scores each query term
+            from its saturated kernel features, added to the linear score: a term can then count as
+            matched when any one kernel fires strongly, which a weighted sum of kernels cannot express.
+            Its output layer starts at zero: an untrained model scores as without it.
     """
 
     model_type = "kernel_match"
@@ -69,6 +73,7 @@ class KernelMatchConfig(PretrainedConfig):
         pad_token_id: int = 0,
         tuned_table: bool = False,
         bigrams: bool = False,
+        term_hidden: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -82,6 +87,9 @@ class KernelMatchConfig(PretrainedConfig):
         self.max_position_embeddings = int(max_position_embeddings)
         self.tuned_table = bool(tuned_table)
         self.bigrams = bool(bigrams)
+        self.term_hidden = int(term_hidden)
+        if self.term_hidden < 0:
+            raise ValueError(f"term_hidden must be 0 (off) or a positive width, got {term_hidden}")
 
 
 class KernelMatchForSequenceClassification(PreTrainedModel):
@@ -112,6 +120,15 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
         self.k1 = nn.Parameter(torch.zeros(k))
         self.b = nn.Parameter(torch.zeros(k))
         self.classifier = nn.Linear(k, config.num_labels)
+        # One per-term network per view (unigrams, then pairs), reading that view's kernel features.
+        views = 2 if config.bigrams else 1
+        self.term_scorers = (
+            nn.ModuleList(
+                nn.Sequential(nn.Linear(k // views, config.term_hidden), nn.Tanh(), nn.Linear(config.term_hidden, config.num_labels))
+                for _ in range(views)
+            )
+            if config.term_hidden else None
+        )
         self.post_init()
 
     def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -143,6 +160,12 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
                 if self.config.num_labels == 2:
                     module.weight[0] = -module.weight[0]
                     module.bias[0] = 5.0
+        elif self.term_scorers is not None and any(module is scorer[-1] for scorer in self.term_scorers):
+            nn.init.zeros_(module.weight)  # the term networks start silent: the same scores as without them
+            nn.init.zeros_(module.bias)
+        elif self.term_scorers is not None and any(module is scorer[0] for scorer in self.term_scorers):
+            nn.init.normal_(module.weight, std=0.5)
+            nn.init.zeros_(module.bias)
         elif module is self:
             nn.init.constant_(self.k1, 0.5413)  # softplus(0.5413) = 1.0
             nn.init.constant_(self.b, 0.0)  # sigmoid(0) = 0.5
@@ -212,13 +235,16 @@ class KernelMatchForSequenceClassification(PreTrainedModel):
             paired = [self._pairs(e, doc_mask) for e in embedded]
             views.append((torch.cat([self._counts(p, span, m, mus, sigmas) for p, m in paired], dim=-1), pair_term * pair_query))
         features, width = [], len(self.config.mus) * len(tables)  # kernel features per view
+        per_term = 0.0
         for i, (counts, weights) in enumerate(views):
             k1v, bv = k1[i * width:(i + 1) * width], b[i * width:(i + 1) * width]
             saturated = counts * (k1v + 1) / (counts + k1v * (1 - bv + bv * length))
             # A weighted mean over query terms (not a sum): the same scale for short and long queries.
             weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
             features.append((saturated * weights.unsqueeze(-1)).sum(dim=1))
-        logits = self.classifier(torch.cat(features, dim=-1))
+            if self.term_scorers is not None:
+                per_term = per_term + (self.term_scorers[i](saturated) * weights.unsqueeze(-1)).sum(dim=1)
+        logits = self.classifier(torch.cat(features, dim=-1)) + per_term
 
         loss = None
         if labels is not None:

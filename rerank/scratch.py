@@ -83,6 +83,7 @@ def kernel_cross_encoder(
     static_model: str | Path | None = None,
     tuned_table: bool = False,
     bigrams: bool = False,
+    term_hidden: int = 0,
 ) -> Path:
     """Save a `rerank.kernel_model` cross-encoder (K-NRM) built from a tokenizer; not pretrained.
 
@@ -99,6 +100,7 @@ def kernel_cross_encoder(
             copied in (stage 1 of the from-scratch recipe).
         tuned_table: add a second token-vector table (a copy of the first) for training to tune.
         bigrams: also match adjacent token pairs (`KernelMatchConfig.bigrams`); scores as without until trained.
+        term_hidden: width of the per-term network (`KernelMatchConfig.term_hidden`); scores as without until trained.
 
     Example:
         >>> path = kernel_cross_encoder("tok/", "/tmp/knrm", corpus_texts=["a cell", "a gene"])  # doctest: +SKIP
@@ -129,6 +131,7 @@ def kernel_cross_encoder(
         vocab_size=len(tokenizer), hidden_size=hidden_size, avg_doc_length=avg_length, num_labels=num_labels,
         special_token_ids=list(tokenizer.all_special_ids), pad_token_id=tokenizer.pad_token_id or 0,
         max_position_embeddings=max_length, tuned_table=tuned_table, bigrams=bigrams,
+        term_hidden=term_hidden,
     )
     if num_labels == 2:
         config.id2label, config.label2id = {0: "irrelevant", 1: "relevant"}, {"irrelevant": 0, "relevant": 1}

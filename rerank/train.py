@@ -396,6 +396,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-offset", type=float, dest="stage1_offset",
                    help="train as a residual of stage 1 (rerank.residual); --encoder should not have trained on the labelled queries")
     p.add_argument("--bigrams", action="store_true", help="from scratch, kernel: also match adjacent token pairs")
+    p.add_argument("--term-hidden", type=int, dest="term_hidden",
+                   help="from scratch, kernel: width of a small network scoring each query term (0: off)")
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
     names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
-             "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "stage1_offset", "beta", "seed")
+             "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth", "stage1_offset", "term_hidden", "beta", "seed")
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     if args.fuse_stage1:
         config = config.replace(fuse_stage1=True)

@@ -34,6 +34,8 @@ class CrossEncoderConfig:
         tuned_table: a from-scratch kernel model gets a second token-vector table, a copy of the first,
             that is always trained; its kernel features sit beside the first table's.
         bigrams: a from-scratch kernel model also matches adjacent token pairs (`KernelMatchConfig.bigrams`).
+        term_hidden: a from-scratch kernel model scores each query term with a small network of this
+            width beside its linear kernel mix (`KernelMatchConfig.term_hidden`); 0 is off.
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
         hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
         depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
@@ -88,6 +90,7 @@ class CrossEncoderConfig:
     embedding_learning_rate: float | None = None
     tuned_table: bool = False
     bigrams: bool = False
+    term_hidden: int = 0
     fuse_stage1: bool = False
     stage1_offset: float = 0.0
     validate_residual: bool = False
@@ -104,6 +107,10 @@ class CrossEncoderConfig:
             raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.bigrams and (self.architecture != "kernel" or self.model is not None):
             raise ValueError("bigrams applies to a from-scratch kernel model: set architecture='kernel' and model=None")
+        if self.term_hidden < 0:
+            raise ValueError(f"term_hidden must be 0 (off) or a positive width, got {self.term_hidden}")
+        if self.term_hidden and (self.architecture != "kernel" or self.model is not None):
+            raise ValueError("term_hidden applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
         if self.stage1_offset < 0:

@@ -65,7 +65,7 @@ def initial_cross_encoder(
             config.tokenizer, Path(work_dir) / "init", hidden_size=int(config.shape.get("hidden_size", 256)),
             num_labels=config.num_labels, max_length=config.max_length, seed=config.seed,
             corpus_texts=corpus_texts, static_model=config.init_embeddings, tuned_table=config.tuned_table,
-            bigrams=config.bigrams,
+            bigrams=config.bigrams, term_hidden=config.term_hidden,
         )
         model = CrossEncoder(str(path), device="cpu", max_length=config.max_length)
         model.model.get_input_embeddings().weight.requires_grad_(config.train_embeddings)

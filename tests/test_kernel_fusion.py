@@ -246,3 +246,42 @@ def test_bigram_kernels_start_as_the_unigram_model_and_count_adjacent_pairs(tmp_
     assert after[0] > after[1] + 1.0
     with pytest.raises(ValueError, match="bigrams"):
         CrossEncoderConfig(architecture="bert", bigrams=True)
+
+
+def test_term_networks_start_silent_add_a_per_term_score_and_train(tmp_path, tokenizer_dir):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank.scratch import kernel_cross_encoder
+    from rerank.train import train_cross_encoder
+    from rerank.train_config import CrossEncoderConfig
+    from rerank.train_data import Example
+
+    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
+                                                  corpus_texts=CORPUS)), device="cpu")
+    termed = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "termed", hidden_size=16, max_length=64,
+                                                   corpus_texts=CORPUS, term_hidden=4)), device="cpu")
+    assert termed.model.config.term_hidden == 4 and len(termed.model.term_scorers) == 1
+    pairs = [("statins mortality", p) for p in CORPUS] + [("heart failure trial", p) for p in CORPUS]
+    identity = torch.nn.Identity()
+    start = plain.predict(pairs, activation_fn=identity)
+    np.testing.assert_allclose(termed.predict(pairs, activation_fn=identity), start, rtol=1e-5, atol=1e-5)
+    # Each term's score is averaged with the query-term weights (they sum to 1): a constant per-term
+    # score of 1 lifts every pair's logit by exactly 1, whatever the query's length.
+    with torch.no_grad():
+        termed.model.term_scorers[0][-1].bias.fill_(1.0)
+    np.testing.assert_allclose(termed.predict(pairs, activation_fn=identity), start + 1.0, rtol=1e-5, atol=1e-5)
+
+    rows = [Example(f"q{i}", " ".join(CORPUS[i % 4].split()[:2]), CORPUS[(i + j) % 4], int(j == 0), f"d{(i + j) % 4}")
+            for i in range(12) for j in range(3)]
+    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
+                                max_length=64, epochs=1, batch_size=8, term_hidden=4)
+    result = train_cross_encoder(rows[:27], rows[27:], tmp_path / "trained", config, show_progress=False,
+                                 corpus_texts=CORPUS)
+    trained = CrossEncoder(str(result.path), device="cpu").model
+    assert trained.config.term_hidden == 4
+    assert trained.term_scorers[0][-1].weight.abs().sum() > 0  # the silent output layer learned
+    with pytest.raises(ValueError, match="term_hidden"):
+        CrossEncoderConfig(architecture="bert", term_hidden=4)
+    with pytest.raises(ValueError, match="term_hidden"):
+        CrossEncoderConfig(architecture="kernel", term_hidden=-1)

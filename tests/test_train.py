@@ -289,8 +289,9 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
     assert (ce / "calibration.json").exists()
     knrm = tmp_path / "knrm"
     assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(knrm), "--config", str(config),
-                        "--tokenizer", str(tokenizer_dir), "--architecture", "kernel", "--bigrams", "--quiet"]) == 0
-    assert json.loads((knrm / "config.json").read_text())["bigrams"] is True
+                        "--tokenizer", str(tokenizer_dir), "--architecture", "kernel", "--bigrams", "--term-hidden", "3", "--quiet"]) == 0
+    saved = json.loads((knrm / "config.json").read_text())
+    assert saved["bigrams"] is True and saved["term_hidden"] == 3
     with pytest.raises(ValueError, match="test split"):
         retrieval_main(["--data", str(data), "--out", str(tmp_path / "x"), "--split", "test", "--quiet"])
 
