@@ -84,9 +84,9 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     assert cache_key(FAST, True, 0, "data") == "e3733c25fb4662ed"
     # Both moved on purpose when the reranker became a residual of stage 1 (were 8e87fb3f37215d70 and
     # b7380ff0315b426d): the recipe trains other models. The labelled one again when its offset went
-    # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and when it gained per-term
-    # networks (term_hidden 4, was d06cce6258a2aeb0); the corpus-only recipe kept its settings, and its key.
-    assert cache_key(DEFAULT, True, 0, "data") == "65137210539309a7"
+    # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and to 3e-3 (was
+    # d06cce6258a2aeb0); the corpus-only recipe kept its settings, and its key.
+    assert cache_key(DEFAULT, True, 0, "data") == "c4f22ae27e56c4ac"
     assert cache_key(DEFAULT, False, 0, "data") == "fdd96d9ff80aedb0"
 
 
