@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Stage1Weight", "choose_stage1_weight", "fuse_stage1", "stage1_z"]
+__all__ = ["Stage1Weight", "WeightEvidence", "choose_stage1_weight", "fuse_stage1", "stage1_z"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def choose_stage1_weight(
     relevant: Mapping[str, Sequence[int]],
     grid: Sequence[float] = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
     metric: str = "ndcg@10",
+    more: Sequence[WeightEvidence] = (),
 ) -> Stage1Weight:
     """The weight of `grid` whose fused ranking scores best on held-out queries (ranx).
 
@@ -106,6 +107,11 @@ def choose_stage1_weight(
         logits: per query, the reranker's logits of its stage-1 candidate list.
         stage1_scores: per query, stage 1's scores of the same list.
         relevant: per query, 1 for a candidate labelled relevant, else 0.
+        more: further held-out queries scored by other rerankers and stage 1s (e.g. cross-validation
+            folds: a reranker trained without a fold's queries, on candidates from a stage 1 trained
+            without them). Each group is standardised on its own stage-1 scale and measured in its
+            own logit spread, and the metric is taken over every group's queries together; the
+            returned weight, standardisation and table stay those of the first group's reranker.
 
     Returns:
         A `Stage1Weight`: the weight, the standardisation, and ``{weight: metric}`` over the grid.
@@ -117,23 +123,53 @@ def choose_stage1_weight(
     """
     from ranx import Qrels, Run, evaluate
 
-    qids = [q for q in logits if any(relevant[q])]
-    if not qids:
+    first = _Lists.of(WeightEvidence(logits, stage1_scores, relevant))
+    if first is None:
         raise ValueError("no held-out query has a relevant candidate: cannot choose a stage-1 weight")
-    ranking = {q: _ranking_logit(logits[q]) for q in qids}
-    spreads = [float(r.std()) for r in ranking.values() if len(r) > 1]
-    unit = float(np.median(spreads)) if spreads and np.median(spreads) > 1e-9 else 1.0
-    mean, std = stage1_standardisation([stage1_scores[q] for q in qids])
-    qrels = Qrels({q: {str(i): 1 for i, r in enumerate(relevant[q]) if r} for q in qids})
+    groups = [first] + [g for g in (_Lists.of(e) for e in more) if g is not None]
+    qrels = Qrels({f"{k}:{q}": rel for k, g in enumerate(groups) for q, rel in g.qrels.items()})
     table: dict[float, float] = {}
     for step in grid:
-        weight = float(step) * unit
         run = {}
-        for q in qids:
-            fused = ranking[q] + weight * stage1_z(stage1_scores[q], mean, std)
-            # Nudge exact ties by position so ranx reads stage 1's order for them.
-            fused = fused - np.arange(len(fused)) * 1e-9
-            run[q] = {str(i): float(s) for i, s in enumerate(fused)}
-        table[weight] = float(evaluate(qrels, Run(run), metric))
+        for k, g in enumerate(groups):
+            for q, ranking in g.ranking.items():
+                fused = ranking + float(step) * g.unit * stage1_z(g.stage1[q], g.mean, g.std)
+                # Nudge exact ties by position so ranx reads stage 1's order for them.
+                fused = fused - np.arange(len(fused)) * 1e-9
+                run[f"{k}:{q}"] = {str(i): float(s) for i, s in enumerate(fused)}
+        table[float(step) * first.unit] = float(evaluate(qrels, Run(run), metric))
     best = max(table.values())
-    return Stage1Weight(min(w for w, v in table.items() if v >= best - 1e-12), mean, std, table)
+    return Stage1Weight(min(w for w, v in table.items() if v >= best - 1e-12), first.mean, first.std, table)
+
+
+@dataclass(frozen=True)
+class WeightEvidence:
+    """One reranker's held-out lists for `choose_stage1_weight`: per query, logits, stage-1 scores, relevance."""
+
+    logits: Mapping[str, np.ndarray]
+    stage1_scores: Mapping[str, Sequence[float]]
+    relevant: Mapping[str, Sequence[int]]
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """A group's ranking logits, its logit unit, stage-1 scale and qrels (queries with a relevant candidate)."""
+
+    ranking: dict[str, np.ndarray]
+    stage1: dict[str, Sequence[float]]
+    unit: float
+    mean: float
+    std: float
+    qrels: dict[str, dict[str, int]]
+
+    @classmethod
+    def of(cls, e: WeightEvidence) -> _Lists | None:
+        qids = [q for q in e.logits if any(e.relevant[q])]
+        if not qids:
+            return None
+        ranking = {q: _ranking_logit(e.logits[q]) for q in qids}
+        spreads = [float(r.std()) for r in ranking.values() if len(r) > 1]
+        unit = float(np.median(spreads)) if spreads and np.median(spreads) > 1e-9 else 1.0
+        mean, std = stage1_standardisation([e.stage1_scores[q] for q in qids])
+        qrels = {q: {str(i): 1 for i, r in enumerate(e.relevant[q]) if r} for q in qids}
+        return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels)

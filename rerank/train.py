@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rerank.fusion import WeightEvidence
 from rerank.train_config import CrossEncoderConfig
 from rerank.train_data import CandidateList, Example
 from rerank.train_fusion import choose_and_recalibrate
@@ -111,6 +112,7 @@ def train_cross_encoder(
     show_progress: bool = True,
     validation_lists: Sequence[CandidateList] | None = None,
     corpus_texts: Sequence[str] | None = None,
+    weight_evidence: Sequence[WeightEvidence] = (),
 ) -> CrossEncoderResult:
     """Train, keep the best-AP epoch, save it with ``calibration.json`` and its history.
 
@@ -123,6 +125,8 @@ def train_cross_encoder(
             `config.fuse_stage1` the stage-1 weight is chosen on them (`rerank.fusion`) and the
             thresholds are then fitted on fused scores.
         corpus_texts: the corpus, for a from-scratch kernel model's IDF and average length.
+        weight_evidence: more held-out lists to choose the stage-1 weight on (with `config.fuse_stage1`),
+            each scored by its own reranker: e.g. cross-validation folds (`rerank.recipe`).
 
     Example:
         >>> result = train_cross_encoder(train_rows, val_rows, "models/ce", CrossEncoderConfig(tokenizer="tok/"))  # doctest: +SKIP
@@ -217,7 +221,7 @@ def train_cross_encoder(
         calibration.update(_text_thresholds(model, validation, config))
         calibration["validation_scored"] = "logit + stage1_offset * stage1_z"
     if config.fuse_stage1 and validation_lists:
-        calibration.update(choose_and_recalibrate(model, validation, validation_lists, config))
+        calibration.update(choose_and_recalibrate(model, validation, validation_lists, config, weight_evidence))
     (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
     config.save(out_dir / "train_config.json")
     train_loss = [

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rerank.train_config import CrossEncoderConfig
 from rerank.train_data import CandidateList, Example
 
-__all__ = ["choose_and_recalibrate", "raw_logits", "restandardise_stage1"]
+if TYPE_CHECKING:
+    from rerank.fusion import WeightEvidence
+
+__all__ = ["choose_and_recalibrate", "list_evidence", "raw_logits", "restandardise_stage1"]
 
 
 def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
@@ -28,33 +31,47 @@ def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) ->
     )
 
 
+def list_evidence(model: Any, lists: Sequence[CandidateList], batch_size: int = 64) -> WeightEvidence:
+    """A reranker's logits of whole held-out candidate lists, with their stage-1 scores and labels."""
+    from rerank.fusion import WeightEvidence
+
+    kept = [c for c in lists if c.doc_ids]
+    return WeightEvidence(
+        {c.query_id: raw_logits(model, [(c.query, p) for p in c.passages], batch_size) for c in kept},
+        {c.query_id: c.stage1_scores for c in kept},
+        {c.query_id: c.relevant for c in kept},
+    )
+
+
 def choose_and_recalibrate(
-    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig
+    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig,
+    more: Sequence[WeightEvidence] = (),
 ) -> dict[str, Any]:
     """Choose the stage-1 weight on the held-out lists, then refit the thresholds on fused scores.
 
+    `more`: other held-out queries' evidence to choose the weight on as well (`choose_stage1_weight`),
+    e.g. cross-validation folds' (`rerank.recipe`); the thresholds are refitted on `validation` alone.
     Validation rows whose document is not in their query's candidate list (a positive stage 1
     missed) have no stage-1 score at search time either; they are left out of the refit.
     """
     from rerank.fusion import choose_stage1_weight
 
-    batch = max(config.batch_size, 64)
-    logits = {c.query_id: raw_logits(model, [(c.query, p) for p in c.passages], batch) for c in lists if c.doc_ids}
-    by_query = {c.query_id: c for c in lists if c.doc_ids}
-    chosen = choose_stage1_weight(
-        logits, {q: by_query[q].stage1_scores for q in logits}, {q: by_query[q].relevant for q in logits}
-    )
+    mine = list_evidence(model, lists, max(config.batch_size, 64))
+    chosen = choose_stage1_weight(mine.logits, mine.stage1_scores, mine.relevant, more=more)
+    logits = mine.logits
     out: dict[str, Any] = {
         "stage1_weight": float(chosen.weight),
         "stage1_mean": chosen.mean,
         "stage1_std": chosen.std,
         "fusion": {
             "metric": "ndcg@10",
-            "queries": len(logits),
+            "queries": len(logits) + sum(len(e.logits) for e in more),
             "grid": {f"{w:.6g}": round(v, 6) for w, v in chosen.table.items()},
             "note": "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std)",
         },
     }
+    if more:
+        out["fusion"]["cross_validated_queries"] = sum(len(e.logits) for e in more)
     return out | _fused_thresholds(model, validation, lists, chosen.weight, chosen.mean, chosen.std, config)
 
 

@@ -111,6 +111,36 @@ def test_the_weight_follows_whichever_stage_ranks_the_held_out_queries_better():
     assert chosen.weight == 0.0 and chosen.table[0.0] == 1.0
 
 
+def test_more_held_out_groups_outvote_a_few_each_on_its_own_scales():
+    from rerank.fusion import WeightEvidence
+
+    rng = np.random.default_rng(1)
+    relevant = {f"v{i}": [1] + [0] * 9 for i in range(3)}
+    # Three validation queries: the reranker is right and stage 1 reversed, so alone they choose 0.
+    perfect = {q: np.array([5.0] + [0.0] * 9) for q in relevant}
+    reversed_stage1 = {q: np.linspace(0.0, 1.0, 10) for q in relevant}
+    assert choose_stage1_weight(perfect, reversed_stage1, relevant).weight == 0.0
+    # Thirty cross-validated queries where stage 1 is right and that fold's reranker is noise, on
+    # another reranker's logit scale (x 40) and another stage 1's score scale (x 100 + 7).
+    fold_relevant = {f"f{i}": [1] + [0] * 9 for i in range(30)}
+    fold = WeightEvidence(
+        {q: 40 * rng.normal(size=10) for q in fold_relevant},
+        {q: 100 * np.linspace(1.0, 0.0, 10) + 7 for q in fold_relevant},
+        fold_relevant,
+    )
+    pooled = choose_stage1_weight(perfect, reversed_stage1, relevant, more=[fold])
+    assert pooled.weight > 0 and pooled.table[pooled.weight] > pooled.table[0.0]
+    # The weight, standardisation and table stay on the first group's scales.
+    alone = choose_stage1_weight(perfect, reversed_stage1, relevant)
+    assert (pooled.mean, pooled.std) == (alone.mean, alone.std) and set(pooled.table) == set(alone.table)
+    # Each group is standardised on its own: rescaling the fold's logits or stage-1 scores changes nothing.
+    rescaled = WeightEvidence(
+        {q: v / 40 for q, v in fold.logits.items()},
+        {q: (np.asarray(v) - 7) / 100 for q, v in fold.stage1_scores.items()}, fold_relevant,
+    )
+    assert choose_stage1_weight(perfect, reversed_stage1, relevant, more=[rescaled]).table == pytest.approx(pooled.table)
+
+
 def test_reranker_adds_the_calibrated_stage1_weight(kernel_path, tmp_path):
     import shutil
 

@@ -85,8 +85,9 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     # Both moved on purpose when the reranker became a residual of stage 1 (were 8e87fb3f37215d70 and
     # b7380ff0315b426d): the recipe trains other models. The labelled one again when its offset went
     # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and to 3e-3 (was
-    # d06cce6258a2aeb0); the corpus-only recipe kept its settings, and its key.
-    assert cache_key(DEFAULT, True, 0, "data") == "c4f22ae27e56c4ac"
+    # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac);
+    # the corpus-only recipe kept its settings, and its key.
+    assert cache_key(DEFAULT, True, 0, "data") == "00d4c1fa35b2682e"
     assert cache_key(DEFAULT, False, 0, "data") == "fdd96d9ff80aedb0"
 
 
@@ -198,7 +199,29 @@ def test_recipe_trains_stage2_as_a_residual_of_a_stage1_that_did_not_see_the_que
     assert made.train_seconds["stage1_cross_fit"] > 0
     assert not list(made.encoder_path.parent.glob("encoder-fold*"))  # the fold models are not kept
     assert json.loads((made.reranker_path / "train_config.json").read_text())["stage1_offset"] == 1.5
+    assert "stage2_cross_validation" not in made.train_seconds  # off unless asked for
     assert cache_key(labelled, True, 0, "d") != cache_key(replace(labelled, residual_folds=2), True, 0, "d")
     assert cache_key(replace(FAST, residual_folds=3), True, 0, "d") == cache_key(FAST, True, 0, "d")
     with pytest.raises(ValueError, match="residual_folds"):
         replace(FAST, residual_folds=1)
+
+
+def test_cross_validated_weight_is_chosen_on_every_labelled_query(tmp_path):
+    import json
+    from dataclasses import replace
+
+    queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    budget = replace(FAST, cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5), cross_validate_weight=True)
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path, seed=0, budget=budget, show_progress=False)
+    held = set(made.recipe["held_out_of_stage1"])
+    fusion = json.loads((made.reranker_path / "calibration.json").read_text())["fusion"]
+    # Every query stage 1 trained on was scored by a fold reranker that did not train on it.
+    assert fusion["cross_validated_queries"] == len(qrels) - len(held)
+    assert fusion["queries"] == len(qrels)
+    assert made.train_seconds["stage2_cross_validation"] > 0
+    assert not list(made.reranker_path.parent.glob("reranker-fold*"))  # the fold rerankers are not kept
+    # Only a labelled residual recipe cross-validates, so only its key moves.
+    assert cache_key(budget, True, 0, "d") != cache_key(replace(budget, cross_validate_weight=False), True, 0, "d")
+    assert cache_key(replace(FAST, cross_validate_weight=True), True, 0, "d") == cache_key(FAST, True, 0, "d")
+    assert cache_key(budget, False, 0, "d") == cache_key(replace(budget, cross_validate_weight=False), False, 0, "d")
