@@ -58,20 +58,20 @@ def choose_and_recalibrate(
 
     mine = list_evidence(model, lists, max(config.batch_size, 64))
     chosen = choose_stage1_weight(mine.logits, mine.stage1_scores, mine.relevant, more=more)
-    logits = mine.logits
+    cross = sum(len(e.logits) for e in more)
     out: dict[str, Any] = {
         "stage1_weight": float(chosen.weight),
         "stage1_mean": chosen.mean,
         "stage1_std": chosen.std,
         "fusion": {
             "metric": "ndcg@10",
-            "queries": len(logits) + sum(len(e.logits) for e in more),
+            "queries": len(mine.logits) + cross,
             "grid": {f"{w:.6g}": round(v, 6) for w, v in chosen.table.items()},
             "note": "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std)",
         },
     }
     if more:
-        out["fusion"]["cross_validated_queries"] = sum(len(e.logits) for e in more)
+        out["fusion"]["cross_validated_queries"] = cross
     return out | _fused_thresholds(model, validation, lists, chosen.weight, chosen.mean, chosen.std, config)
 
 
