@@ -199,6 +199,7 @@ FAST = RecipeBudget(
 # 0.852), the corpus-only stage 1 as a second score (0.8297), quarter-epoch checkpoints (0.8300),
 # trained token vectors (0.8289), term weights from stage-1 token norms (0.8308, test 0.862), logit
 # averages with other rerankers, per-list standardisation and a rank prior (0.8236-0.8297).
+# A 2-layer BERT masked-LM-pretrained on the corpus for 480 s, then fine-tuned: learned nothing (AP 0.168).
 # With labels, offsets from the recipe's own stage 1 (which trained on the rows' queries) would
 # leave the residual nothing to learn from the positives; the cross-fit costs two more stage-1 trainings.
 _KERNEL_RERANKER = CrossEncoderConfig(
