@@ -195,6 +195,7 @@ def run_benchmark(
                 "resolve models", lambda: resolve_models(config, dataset, encoder is None, need_reranker, show_progress)
             )
         from retrieval import Encoder, Searcher, build_index
+        from retrieval.sentence_reranker import with_sentence_scores
 
         if encoder is None:
             encoder = clock.run(
@@ -229,6 +230,9 @@ def run_benchmark(
                 models = replace(
                     models, reranker=name, origin={**models.origin, "reranker": "given"}, names={**models.names, "reranker": name}
                 )
+            # A reranker that fuses sentence scores gets them from the stage-1 encoder, inside the timed
+            # rerank step, as the Searcher gives them (retrieval.sentence_reranker).
+            reranker = with_sentence_scores(reranker, encoder)
             rdepth = min(config.rerank_depth, len(corpus))
             counting = CountingReranker(reranker)
             scores = clock.run(

@@ -76,10 +76,16 @@ def _ndcg(qrels: dict, run: dict, qids: set[str] | None = None) -> dict[str, flo
     return {k: round(float(v), 4) for k, v in scores.items()}
 
 
-def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[str, Any]) -> tuple[dict, dict]:
-    """The reranker's scores of each query's stage-1 list: as the Searcher uses them, and without the stage-1 weight."""
+def _rerank(
+    reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[str, Any], encoder: Any
+) -> tuple[dict, dict]:
+    """The reranker's scores of each query's stage-1 list: as the Searcher uses them, and without stage-1 evidence.
+
+    A reranker that fuses sentence scores gets them from `encoder` (stage 1), as the Searcher gives them.
+    """
     from benchmarks.stages import in_order
     from rerank import CrossEncoderReranker
+    from retrieval.sentences import SentenceScorer
     from retrieval.types import Hit
 
     reranker = CrossEncoderReranker.load(str(reranker_path), show_progress=True)
@@ -89,9 +95,12 @@ def _rerank(reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[
         for q in qids
     ]
     texts = [queries[q] for q in qids]
+    if reranker.sentence_weight:
+        lists = SentenceScorer(encoder, cache_size=len(docs)).with_scores(texts, lists)
     fused = reranker.score(texts, lists)
-    weight, reranker.stage1_weight = reranker.stage1_weight, 0.0
-    alone = reranker.score(texts, lists) if weight else fused
+    weights = reranker.stage1_weight, reranker.sentence_weight
+    reranker.stage1_weight = reranker.sentence_weight = 0.0
+    alone = reranker.score(texts, lists) if any(weights) else fused
 
     def as_run(scores: list) -> dict:
         return {q: in_order(sorted(zip(run[q], row.tolist()), key=lambda x: -x[1])) for q, row in zip(qids, scores)}
@@ -130,7 +139,7 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     dense = {q: {d.doc_id: s for d, s in hits} for q, hits in zip(ids, found)}
     stage1_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    reranked, alone = _rerank(made.reranker_path, queries, dense, {d.doc_id: d for d in ds.corpus})
+    reranked, alone = _rerank(made.reranker_path, queries, dense, {d.doc_id: d for d in ds.corpus}, encoder)
     rerank_seconds = time.perf_counter() - t
 
     subsets: dict[str, set[str] | None] = {"all": None}

@@ -36,6 +36,7 @@ from benchmarks.latency import Latency, sample_ids
 from benchmarks.metrics import evaluate, per_query
 from benchmarks.stages import dense_candidates, hits_to_run, rerank_scores, reranked_run
 from benchmarks.sweep import SWEEP_METRICS, depth_sweep, rerank_latency, stage1_latency
+from retrieval.sentence_reranker import with_sentence_scores
 from retrieval.types import Hit
 
 __all__ = [
@@ -127,6 +128,7 @@ def collect_sweep(
     top = max(depths)
     deep = max(top, retrieval_depth or 0)
     candidates = dense_candidates(searcher, judged, deep, show_progress=show_progress)
+    reranker = with_sentence_scores(reranker, searcher.encoder)  # as the Searcher does, when it fuses them
     scores = rerank_scores(reranker, judged, candidates, top, show_progress=show_progress)
     sample = sample_ids(list(judged), latency_queries, seed)
     texts = [judged[q] for q in sample]

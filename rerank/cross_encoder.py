@@ -146,6 +146,10 @@ class CrossEncoderReranker:
         self.stage1_weight = float((calibration or {}).get("stage1_weight", 0.0) or 0.0)
         self.stage1_mean = float((calibration or {}).get("stage1_mean", 0.0))
         self.stage1_std = float((calibration or {}).get("stage1_std", 1.0))
+        # Sentence-level stage-1 evidence (`retrieval.sentences`), fused the same way; absent = 0.
+        self.sentence_weight = float((calibration or {}).get("sentence_weight", 0.0) or 0.0)
+        self.sentence_mean = float((calibration or {}).get("sentence_mean", 0.0))
+        self.sentence_std = float((calibration or {}).get("sentence_std", 1.0))
         self.show_progress = show_progress
         self.last_stats: RerankStats | None = None
         self._lock = threading.Lock()  # tokenizer and thread settings are not safe to share
@@ -205,6 +209,7 @@ class CrossEncoderReranker:
             "max_length": self.max_length,
             "threshold": self.threshold,
             "stage1_weight": self.stage1_weight,
+            "sentence_weight": self.sentence_weight,
             "packed": self.packed is not None,
             "int8": self.int8,
             "workers": self.workers,
@@ -219,7 +224,9 @@ class CrossEncoderReranker:
         When the model's calibration has a `stage1_weight` w > 0, each logit gets ``w * z`` added
         before the activation, z being the candidate's stage-1 score standardised with the
         calibrated `stage1_mean` and `stage1_std` (`rerank.fusion`); the calibrated threshold was
-        fitted on those fused probabilities.
+        fitted on those fused probabilities. A `sentence_weight` adds each hit's `sentence_score`
+        the same way (the `Searcher` sets it; `retrieval.sentences.SentenceScorer.with_scores`
+        elsewhere).
         """
         from rerank.fusion import fuse_stage1
 
@@ -241,6 +248,18 @@ class CrossEncoderReranker:
                 )
             lists = [
                 fuse_stage1(row, [h.stage1_score for h in hits], self.stage1_weight, self.stage1_mean, self.stage1_std)
+                for row, hits in zip(lists, candidates)
+            ]
+        if self.sentence_weight:
+            missing = [i for i, hits in enumerate(candidates) if any(h.sentence_score is None for h in hits)]
+            if missing:
+                raise ValueError(
+                    f"{self.name} adds sentence-level evidence (sentence_weight {self.sentence_weight:g} in "
+                    f"calibration.json), but candidate list {missing[0]} has hits without sentence_score; search "
+                    "through a Searcher, or set them with retrieval.sentences.SentenceScorer(encoder).with_scores"
+                )
+            lists = [
+                fuse_stage1(row, [h.sentence_score for h in hits], self.sentence_weight, self.sentence_mean, self.sentence_std)
                 for row, hits in zip(lists, candidates)
             ]
         return [scores_from_logits(row, self.activation).scores for row in lists]

@@ -8,12 +8,16 @@ activation, so the reranker's score stays a probability (and its calibrated thre
 on fused scores). Interpolating the first stage's score with the reranker's
 is standard practice for rerankers trained on little data; the weight is chosen on held-out
 training queries, never on test queries, and weight 0 is the plain cross-encoder.
+
+A second stage-1 score can be fused the same way: the best similarity of the query to any one
+sentence of the candidate (`retrieval.sentences`), with its own weight and standardisation; the two
+weights are then chosen together on a grid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,12 +26,20 @@ __all__ = ["Stage1Weight", "WeightEvidence", "choose_stage1_weight", "fuse_stage
 
 @dataclass(frozen=True)
 class Stage1Weight:
-    """The chosen weight, the standardisation of stage-1 scores, and the held-out metric per weight."""
+    """The chosen weights, the standardisations, and the held-out metric per weight.
+
+    `table` is the metric per stage-1 weight at the chosen sentence weight; `joint`, with sentence
+    scores, the metric per (stage-1 weight, sentence weight). Weights are in logit units.
+    """
 
     weight: float
     mean: float
     std: float
     table: dict[float, float]
+    sentence_weight: float = 0.0
+    sentence_mean: float = 0.0
+    sentence_std: float = 1.0
+    joint: dict[tuple[float, float], float] = field(default_factory=dict)
 
 
 def stage1_z(scores: Sequence[float] | np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -95,6 +107,8 @@ def choose_stage1_weight(
     grid: Sequence[float] = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
     metric: str = "ndcg@10",
     more: Sequence[WeightEvidence] = (),
+    sentence_scores: Mapping[str, Sequence[float]] | None = None,
+    sentence_grid: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
 ) -> Stage1Weight:
     """The weight of `grid` whose fused ranking scores best on held-out queries (ranx).
 
@@ -112,9 +126,13 @@ def choose_stage1_weight(
             without them). Each group is standardised on its own stage-1 scale and measured in its
             own logit spread, and the metric is taken over every group's queries together; the
             returned weight, standardisation and table stay those of the first group's reranker.
+        sentence_scores: per query, the candidates' best-sentence similarities (`retrieval.sentences`),
+            to fuse as well; the two weights are then chosen together over `grid` x `sentence_grid`
+            (same units; ties go to the smaller sentence weight, then the smaller stage-1 weight).
+            Every `more` group must then carry sentence scores too.
 
     Returns:
-        A `Stage1Weight`: the weight, the standardisation, and ``{weight: metric}`` over the grid.
+        A `Stage1Weight`: the weights, the standardisations, and the metric over the grid.
 
     Example:
         >>> chosen = choose_stage1_weight({"q": np.array([0.0, 1.0])}, {"q": [2.0, 1.0]}, {"q": [1, 0]})
@@ -123,37 +141,50 @@ def choose_stage1_weight(
     """
     from ranx import Qrels, Run, evaluate
 
-    first = _Lists.of(WeightEvidence(logits, stage1_scores, relevant))
+    first = _Lists.of(WeightEvidence(logits, stage1_scores, relevant, sentence_scores))
     if first is None:
         raise ValueError("no held-out query has a relevant candidate: cannot choose a stage-1 weight")
     groups = [first] + [g for g in (_Lists.of(e) for e in more) if g is not None]
+    with_sentences = sentence_scores is not None
+    if with_sentences and any(g.sentence is None for g in groups):
+        raise ValueError("sentence_scores were given, but a `more` group has none: pass every group's sentence scores")
     qrels = Qrels({f"{k}:{q}": rel for k, g in enumerate(groups) for q, rel in g.qrels.items()})
-    table: dict[float, float] = {}
-    for step in grid:
-        run = {}
-        for k, g in enumerate(groups):
-            for q, ranking in g.ranking.items():
-                fused = ranking + float(step) * g.unit * stage1_z(g.stage1[q], g.mean, g.std)
-                # Nudge exact ties by position so ranx reads stage 1's order for them.
-                fused = fused - np.arange(len(fused)) * 1e-9
-                run[f"{k}:{q}"] = {str(i): float(s) for i, s in enumerate(fused)}
-        table[float(step) * first.unit] = float(evaluate(qrels, Run(run), metric))
-    best = max(table.values())
-    return Stage1Weight(min(w for w, v in table.items() if v >= best - 1e-12), first.mean, first.std, table)
+    joint: dict[tuple[float, float], float] = {}
+    for b in sentence_grid if with_sentences else (0.0,):
+        for a in grid:
+            run = {}
+            for k, g in enumerate(groups):
+                for q, ranking in g.ranking.items():
+                    fused = ranking + float(a) * g.unit * stage1_z(g.stage1[q], g.mean, g.std)
+                    if b:
+                        fused = fused + float(b) * g.unit * stage1_z(g.sentence[q], g.sentence_mean, g.sentence_std)
+                    # Nudge exact ties by position so ranx reads stage 1's order for them.
+                    fused = fused - np.arange(len(fused)) * 1e-9
+                    run[f"{k}:{q}"] = {str(i): float(s) for i, s in enumerate(fused)}
+            joint[(float(a) * first.unit, float(b) * first.unit)] = float(evaluate(qrels, Run(run), metric))
+    best = max(joint.values())
+    weight, sentence_weight = min(((w, s) for (w, s), v in joint.items() if v >= best - 1e-12), key=lambda ws: (ws[1], ws[0]))
+    table = {w: v for (w, s), v in joint.items() if s == sentence_weight}
+    return Stage1Weight(
+        weight, first.mean, first.std, table, sentence_weight, first.sentence_mean, first.sentence_std,
+        joint if with_sentences else {},
+    )
 
 
 @dataclass(frozen=True)
 class WeightEvidence:
-    """One reranker's held-out lists for `choose_stage1_weight`: per query, logits, stage-1 scores, relevance."""
+    """One reranker's held-out lists for `choose_stage1_weight`: per query, logits, stage-1 scores, relevance
+    (and, when sentence evidence is fused, best-sentence similarities from the same stage 1)."""
 
     logits: Mapping[str, np.ndarray]
     stage1_scores: Mapping[str, Sequence[float]]
     relevant: Mapping[str, Sequence[int]]
+    sentence_scores: Mapping[str, Sequence[float]] | None = None
 
 
 @dataclass(frozen=True)
 class _Lists:
-    """A group's ranking logits, its logit unit, stage-1 scale and qrels (queries with a relevant candidate)."""
+    """A group's ranking logits, its logit unit, stage-1 (and sentence) scales and qrels (queries with a relevant candidate)."""
 
     ranking: dict[str, np.ndarray]
     stage1: dict[str, Sequence[float]]
@@ -161,6 +192,9 @@ class _Lists:
     mean: float
     std: float
     qrels: dict[str, dict[str, int]]
+    sentence: dict[str, Sequence[float]] | None = None
+    sentence_mean: float = 0.0
+    sentence_std: float = 1.0
 
     @classmethod
     def of(cls, e: WeightEvidence) -> _Lists | None:
@@ -172,4 +206,8 @@ class _Lists:
         unit = float(np.median(spreads)) if spreads and np.median(spreads) > 1e-9 else 1.0
         mean, std = stage1_standardisation([e.stage1_scores[q] for q in qids])
         qrels = {q: {str(i): 1 for i, r in enumerate(e.relevant[q]) if r} for q in qids}
-        return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels)
+        if e.sentence_scores is None:
+            return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels)
+        sentence = {q: e.sentence_scores[q] for q in qids}
+        s_mean, s_std = stage1_standardisation(list(sentence.values()))
+        return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels, sentence, s_mean, s_std)

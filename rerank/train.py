@@ -24,7 +24,7 @@ import argparse
 import json
 import shutil
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,8 @@ def train_cross_encoder(
     validation_lists: Sequence[CandidateList] | None = None,
     corpus_texts: Sequence[str] | None = None,
     weight_evidence: Sequence[WeightEvidence] = (),
+    sentence_encoder: Any = None,
+    titles: Mapping[str, str] | None = None,
 ) -> CrossEncoderResult:
     """Train, keep the best-AP epoch, save it with ``calibration.json`` and its history.
 
@@ -127,6 +129,10 @@ def train_cross_encoder(
         corpus_texts: the corpus, for a from-scratch kernel model's IDF and average length.
         weight_evidence: more held-out lists to choose the stage-1 weight on (with `config.fuse_stage1`),
             each scored by its own reranker: e.g. cross-validation folds (`rerank.recipe`).
+        sentence_encoder: with `config.fuse_sentences`, the stage 1 that made `validation_lists`
+            (its best-sentence similarities are fused, `retrieval.sentences`); `weight_evidence`
+            must then carry its own stage 1's sentence scores.
+        titles: doc id -> title, to split the lists' passages into title and body for the sentences.
 
     Example:
         >>> result = train_cross_encoder(train_rows, val_rows, "models/ce", CrossEncoderConfig(tokenizer="tok/"))  # doctest: +SKIP
@@ -140,9 +146,14 @@ def train_cross_encoder(
     from rerank.evaluator import ThresholdEvaluator
     from rerank.train_history import write_history
     from rerank.train_init import initial_cross_encoder
+    from retrieval.sentences import SentenceScorer
 
     if not train:
         raise ValueError("no training rows: build them with rerank.train_data.build_examples")
+    if config.fuse_sentences and config.fuse_stage1 and validation_lists and sentence_encoder is None:
+        raise ValueError(
+            "fuse_sentences needs the stage-1 encoder that made validation_lists: pass sentence_encoder=encoder"
+        )
     start = time.perf_counter()
     out_dir = Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}.work"
@@ -221,7 +232,10 @@ def train_cross_encoder(
         calibration.update(_text_thresholds(model, validation, config))
         calibration["validation_scored"] = "logit + stage1_offset * stage1_z"
     if config.fuse_stage1 and validation_lists:
-        calibration.update(choose_and_recalibrate(model, validation, validation_lists, config, weight_evidence))
+        sentences = SentenceScorer(sentence_encoder) if config.fuse_sentences else None
+        calibration.update(
+            choose_and_recalibrate(model, validation, validation_lists, config, weight_evidence, sentences, titles)
+        )
     (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
     config.save(out_dir / "train_config.json")
     train_loss = [
@@ -397,6 +411,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-depth", type=int, dest="negative_depth", help="draw negatives from this many top candidates")
     p.add_argument("--fuse-stage1", action="store_true", dest="fuse_stage1",
                    help="choose a stage-1 score weight on the validation queries (they should be unseen by --encoder)")
+    p.add_argument("--fuse-sentences", action="store_true", dest="fuse_sentences",
+                   help="with --fuse-stage1, also weigh --encoder's best similarity to any one sentence of a candidate")
     p.add_argument("--stage1-offset", type=float, dest="stage1_offset",
                    help="train as a residual of stage 1 (rerank.residual); --encoder should not have trained on the labelled queries")
     p.add_argument("--bigrams", action="store_true", help="from scratch, kernel: also match adjacent token pairs")
@@ -422,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     if args.fuse_stage1:
         config = config.replace(fuse_stage1=True)
+    if args.fuse_sentences:
+        config = config.replace(fuse_sentences=True)
     if args.bigrams:
         config = config.replace(bigrams=True)
     queries = qrels = None
@@ -434,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_cross_encoder(
         data.train, data.validation, args.out, config, show_progress=not args.quiet,
         validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
+        sentence_encoder=encoder, titles={d.doc_id: d.title for d in docs},
     )
     print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "calibration": result.calibration}))
     return 0

@@ -47,6 +47,9 @@ class CrossEncoderConfig:
         eval_steps: evaluate every this many steps; None evaluates once per epoch.
         fuse_stage1: choose, on the validation queries' full candidate lists, a weight for the stage-1
             score that the reranker adds to its logit (see `rerank.fusion`); 0 means none is added.
+        fuse_sentences: with `fuse_stage1`, also weigh stage 1's best similarity to any one sentence
+            of each candidate (`retrieval.sentences`), the two weights chosen together; needs the
+            stage-1 encoder at training time (`train_cross_encoder`'s `sentence_encoder`).
         stage1_offset: train as a residual of stage 1 (`rerank.residual`): this times each training
             row's standardised stage-1 score is added to the logit inside the loss, so the reranker
             learns what stage 1 misses; 0 trains on the text alone. Needs one logit.
@@ -92,6 +95,7 @@ class CrossEncoderConfig:
     bigrams: bool = False
     term_hidden: int = 0
     fuse_stage1: bool = False
+    fuse_sentences: bool = False
     stage1_offset: float = 0.0
     validate_residual: bool = False
     seed: int = 0
@@ -113,6 +117,8 @@ class CrossEncoderConfig:
             raise ValueError("term_hidden applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
+        if self.fuse_sentences and not self.fuse_stage1:
+            raise ValueError("fuse_sentences chooses its weight beside the stage-1 weight: set fuse_stage1=True too")
         if self.stage1_offset < 0:
             raise ValueError(f"stage1_offset must be 0 (off) or positive, got {self.stage1_offset}")
         if self.stage1_offset and self.num_labels != 1:

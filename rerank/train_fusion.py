@@ -8,7 +8,7 @@ stage 1 is retrained after the weight was chosen (`restandardise_stage1`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from rerank.train_data import CandidateList, Example
 if TYPE_CHECKING:
     from rerank.fusion import WeightEvidence
 
-__all__ = ["choose_and_recalibrate", "list_evidence", "raw_logits", "restandardise_stage1"]
+__all__ = ["choose_and_recalibrate", "list_evidence", "list_sentence_scores", "raw_logits", "restandardise_stage1"]
 
 
 def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
@@ -31,8 +31,31 @@ def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) ->
     )
 
 
-def list_evidence(model: Any, lists: Sequence[CandidateList], batch_size: int = 64) -> WeightEvidence:
-    """A reranker's logits of whole held-out candidate lists, with their stage-1 scores and labels."""
+def list_sentence_scores(
+    sentences: Any, lists: Sequence[CandidateList], titles: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Per list, each candidate's best-sentence similarity (`retrieval.sentences.SentenceScorer`).
+
+    Scored on the passage the reranker is shown (a pseudo-query's positive has its sentence taken
+    out); `titles` (doc id -> title) splits a passage embedded as "title text" back into both.
+    """
+    from retrieval.sentences import title_and_body
+
+    titles = titles or {}
+    kept = [c for c in lists if c.doc_ids]
+    documents = [[title_and_body(p, titles.get(d, "")) for d, p in zip(c.doc_ids, c.passages)] for c in kept]
+    return dict(zip((c.query_id for c in kept), sentences.score([c.query for c in kept], documents)))
+
+
+def list_evidence(
+    model: Any, lists: Sequence[CandidateList], batch_size: int = 64, sentences: Any = None,
+    titles: Mapping[str, str] | None = None,
+) -> WeightEvidence:
+    """A reranker's logits of whole held-out candidate lists, with their stage-1 scores and labels.
+
+    With `sentences` (a `SentenceScorer` on the stage 1 that made the lists) the candidates'
+    best-sentence similarities too (`list_sentence_scores`).
+    """
     from rerank.fusion import WeightEvidence
 
     kept = [c for c in lists if c.doc_ids]
@@ -40,12 +63,13 @@ def list_evidence(model: Any, lists: Sequence[CandidateList], batch_size: int = 
         {c.query_id: raw_logits(model, [(c.query, p) for p in c.passages], batch_size) for c in kept},
         {c.query_id: c.stage1_scores for c in kept},
         {c.query_id: c.relevant for c in kept},
+        None if sentences is None else list_sentence_scores(sentences, kept, titles),
     )
 
 
 def choose_and_recalibrate(
     model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], config: CrossEncoderConfig,
-    more: Sequence[WeightEvidence] = (),
+    more: Sequence[WeightEvidence] = (), sentences: Any = None, titles: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Choose the stage-1 weight on the held-out lists, then refit the thresholds on fused scores.
 
@@ -53,11 +77,15 @@ def choose_and_recalibrate(
     e.g. cross-validation folds' (`rerank.recipe`); the thresholds are refitted on `validation` alone.
     Validation rows whose document is not in their query's candidate list (a positive stage 1
     missed) have no stage-1 score at search time either; they are left out of the refit.
+    `sentences` (a `SentenceScorer` on the stage 1 that made `lists`; each `more` group then carries
+    its own stage 1's sentence scores) chooses a sentence weight beside the stage-1 one.
     """
     from rerank.fusion import choose_stage1_weight
 
-    mine = list_evidence(model, lists, max(config.batch_size, 64))
-    chosen = choose_stage1_weight(mine.logits, mine.stage1_scores, mine.relevant, more=more)
+    mine = list_evidence(model, lists, max(config.batch_size, 64), sentences, titles)
+    chosen = choose_stage1_weight(
+        mine.logits, mine.stage1_scores, mine.relevant, more=more, sentence_scores=mine.sentence_scores
+    )
     cross = sum(len(e.logits) for e in more)
     out: dict[str, Any] = {
         "stage1_weight": float(chosen.weight),
@@ -72,23 +100,42 @@ def choose_and_recalibrate(
     }
     if more:
         out["fusion"]["cross_validated_queries"] = cross
-    return out | _fused_thresholds(model, validation, lists, chosen.weight, chosen.mean, chosen.std, config)
+    if mine.sentence_scores is not None:
+        out.update(
+            sentence_weight=float(chosen.sentence_weight), sentence_mean=chosen.sentence_mean,
+            sentence_std=chosen.sentence_std,
+        )
+        out["fusion"]["joint_grid"] = {f"{w:.6g},{b:.6g}": round(v, 6) for (w, b), v in chosen.joint.items()}
+        out["fusion"]["note"] = (
+            "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std"
+            " + sentence_weight * (sentence_score - sentence_mean) / sentence_std); joint_grid keys: stage1,sentence"
+        )
+    return out | _fused_thresholds(model, validation, lists, mine, chosen, config)
 
 
 def _fused_thresholds(
-    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], weight: float, mean: float, std: float,
+    model: Any, validation: Sequence[Example], lists: Sequence[CandidateList], evidence: WeightEvidence, chosen: Any,
     config: CrossEncoderConfig,
 ) -> dict[str, Any]:
-    """Thresholds refitted on the validation rows' fused probabilities (empty when nothing is fused)."""
+    """Thresholds refitted on the validation rows' fused probabilities (empty when nothing is fused).
+
+    `evidence` is `lists`' (`list_evidence`), `chosen` the `rerank.fusion.Stage1Weight`.
+    """
     from rerank.evaluator import probabilities, threshold_metrics
     from rerank.fusion import fuse_stage1
 
-    stage1 = {(c.query_id, d): score for c in lists for d, score in zip(c.doc_ids, c.stage1_scores)}
-    rows = [r for r in validation if (r.query_id, r.doc_id) in stage1]
-    if not weight or len({r.label for r in rows}) < 2:
+    where = {(c.query_id, d): i for c in lists for i, d in enumerate(c.doc_ids)}
+    rows = [r for r in validation if (r.query_id, r.doc_id) in where]
+    if not (chosen.weight or chosen.sentence_weight) or len({r.label for r in rows}) < 2:
         return {}
+    at = [(r.query_id, where[(r.query_id, r.doc_id)]) for r in rows]
     raw = raw_logits(model, [(r.query, r.passage) for r in rows], max(config.batch_size, 64))
-    fused = fuse_stage1(raw, [stage1[(r.query_id, r.doc_id)] for r in rows], weight, mean, std)
+    fused = fuse_stage1(raw, [evidence.stage1_scores[q][i] for q, i in at], chosen.weight, chosen.mean, chosen.std)
+    if chosen.sentence_weight:
+        fused = fuse_stage1(
+            fused, [evidence.sentence_scores[q][i] for q, i in at], chosen.sentence_weight, chosen.sentence_mean,
+            chosen.sentence_std,
+        )
     probs, _ = probabilities(fused)
     m = threshold_metrics([r.label for r in rows], probs, beta=config.beta)
     return {
@@ -99,7 +146,8 @@ def _fused_thresholds(
 
 
 def restandardise_stage1(
-    reranker_dir: str | Path, before: Sequence[Sequence[float]], after: Sequence[Sequence[float]]
+    reranker_dir: str | Path, before: Sequence[Sequence[float]], after: Sequence[Sequence[float]],
+    sentence_before: Sequence[Sequence[float]] | None = None, sentence_after: Sequence[Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Keep a trained reranker's stage-1 weight and thresholds, on a retrained stage 1's score scale.
 
@@ -112,32 +160,49 @@ def restandardise_stage1(
     lists) overstates its spread: on SciFact that gave std 0.107 where the refit stage 1's scores
     of the test queries spread 0.087, shrinking the weight by a fifth; this transfer gave 0.087.
     The thresholds stay the ones fitted with the held-out stage 1. The old standardisation is
-    kept under ``"stage1_before"``; the file is replaced atomically.
+    kept under ``"stage1_before"``; the file is replaced atomically. A fused sentence score
+    (``sentence_weight``) moves the same way, given both stage 1s' sentence scores of the same
+    lists' candidates (`sentence_before`, `sentence_after`; kept under ``"sentence_before"``).
 
     Example:
         >>> restandardise_stage1("models/ce", [[0.5, 0.3]], [[0.6, 0.4]])  # doctest: +SKIP
     """
     from rerank.calibration import read_calibration
-    from rerank.fusion import stage1_standardisation
 
     reranker_dir = Path(reranker_dir)
     calibration = read_calibration(reranker_dir)
     if calibration is None or "stage1_mean" not in calibration:
         raise FileNotFoundError(f"{reranker_dir} has no stage-1 standardisation; train it with fuse_stage1 first")
+    calibration.update(_moved(calibration, "stage1", before, after))
+    if calibration.get("sentence_weight"):
+        if sentence_before is None or sentence_after is None:
+            raise ValueError(
+                f"{reranker_dir} fuses sentence scores (sentence_weight in calibration.json): pass both stage 1s' "
+                "sentence scores of the same candidates (sentence_before, sentence_after)"
+            )
+        calibration.update(_moved(calibration, "sentence", sentence_before, sentence_after))
+    tmp = reranker_dir / ".calibration.json.tmp"
+    tmp.write_text(json.dumps(calibration, indent=2))
+    tmp.replace(reranker_dir / "calibration.json")
+    return calibration
+
+
+def _moved(
+    calibration: dict[str, Any], name: str, before: Sequence[Sequence[float]], after: Sequence[Sequence[float]]
+) -> dict[str, Any]:
+    """`name`_mean and `name`_std carried from the `before` scale to the `after` one (affine, pooled moments)."""
+    from rerank.fusion import stage1_standardisation
+
     if not any(len(s) for s in before) or not any(len(s) for s in after):
         raise ValueError("no scores to compare the two stage 1s on: pass their scores of the same unseen queries")
     mean_before, std_before = stage1_standardisation(before)
     mean_after, std_after = stage1_standardisation(after)
     scale = std_after / std_before
     shift = mean_after - scale * mean_before
-    old = {k: calibration[k] for k in ("stage1_mean", "stage1_std")}
-    calibration.update(
-        stage1_mean=scale * old["stage1_mean"] + shift,
-        stage1_std=scale * old["stage1_std"],
-        stage1_before=old,
-        stage1_transfer={"queries": sum(1 for s in before if len(s)), "scale": scale, "shift": shift},
-    )
-    tmp = reranker_dir / ".calibration.json.tmp"
-    tmp.write_text(json.dumps(calibration, indent=2))
-    tmp.replace(reranker_dir / "calibration.json")
-    return calibration
+    old = {f"{name}_mean": calibration[f"{name}_mean"], f"{name}_std": calibration[f"{name}_std"]}
+    return {
+        f"{name}_mean": scale * old[f"{name}_mean"] + shift,
+        f"{name}_std": scale * old[f"{name}_std"],
+        f"{name}_before": old,
+        f"{name}_transfer": {"queries": sum(1 for s in before if len(s)), "scale": scale, "shift": shift},
+    }

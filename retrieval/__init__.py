@@ -3,6 +3,8 @@
 from retrieval.encoder import Encoder, ModelLoadError, document_text
 from retrieval.indexing import add_documents, build_index, load_index
 from retrieval.searcher import Searcher
+from retrieval.sentence_reranker import with_sentence_scores
+from retrieval.sentences import SentenceScorer
 from retrieval.types import Hit, Reranker, Run
 
 __all__ = [
@@ -12,8 +14,10 @@ __all__ = [
     "Reranker",
     "Run",
     "Searcher",
+    "SentenceScorer",
     "add_documents",
     "build_index",
     "document_text",
     "load_index",
+    "with_sentence_scores",
 ]

@@ -10,6 +10,7 @@ import numpy as np
 from indexes import Document, Index
 from retrieval.encoder import Encoder
 from retrieval.indexing import load_index
+from retrieval.sentences import SentenceScorer
 from retrieval.types import Hit, Reranker
 
 __all__ = ["Searcher"]
@@ -59,6 +60,9 @@ class Searcher:
             index, encoder = load_index(index, encoder)
         self.index, self.encoder, self.reranker = index, encoder, reranker
         self.candidates = candidates
+        # A reranker that fuses sentence-level evidence (`sentence_weight` in its calibration) is
+        # given each candidate's best-sentence similarity, computed with this Searcher's encoder.
+        self._sentences = SentenceScorer(encoder) if getattr(reranker, "sentence_weight", 0.0) else None
 
     def query(
         self, text: str, k: int = 10, candidates: int | None = None, min_score: float | str | None = None
@@ -107,6 +111,8 @@ class Searcher:
         vectors = self.encoder.encode_queries(texts)
         stage1 = self.index.search(vectors, depth)
         first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
+        if self.reranker is not None and self._sentences is not None:
+            first = self._sentences.with_scores(texts, first, vectors)
         if self.reranker is None:
             results = [hits[:k] for hits in first]
         else:
@@ -152,7 +158,10 @@ class Searcher:
             order = np.argsort(-row, kind="stable")[:k]
             out.append(
                 [
-                    Hit(h.doc_id, float(row[i]), rank, h.title, h.text, h.metadata, h.stage1_score, h.stage1_rank)
+                    Hit(
+                        h.doc_id, float(row[i]), rank, h.title, h.text, h.metadata, h.stage1_score, h.stage1_rank,
+                        h.sentence_score,
+                    )
                     for rank, (i, h) in enumerate(((i, hits[i]) for i in order), start=1)
                 ]
             )

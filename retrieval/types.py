@@ -19,7 +19,9 @@ class Hit:
     """One ranked document.
 
     `score` and `rank` are the final ones (the reranker's when there is one, a probability then);
-    `stage1_score` and `stage1_rank` are the dense retriever's (similarity, 1-based rank).
+    `stage1_score` and `stage1_rank` are the dense retriever's (similarity, 1-based rank);
+    `sentence_score` is stage 1's best similarity to any one sentence of the document, set when the
+    reranker fuses it (`retrieval.sentences`).
 
     Example:
         >>> Hit("d1", 0.9, 1, stage1_score=0.5, stage1_rank=3).rank
@@ -34,6 +36,7 @@ class Hit:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     stage1_score: float | None = None
     stage1_rank: int | None = None
+    sentence_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -43,6 +46,7 @@ class Hit:
             "rank": self.rank,
             "stage1_score": self.stage1_score,
             "stage1_rank": self.stage1_rank,
+            "sentence_score": self.sentence_score,
             "title": self.title,
             "text": self.text,
             "metadata": dict(self.metadata),

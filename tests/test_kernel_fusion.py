@@ -315,3 +315,35 @@ def test_term_networks_start_silent_add_a_per_term_score_and_train(tmp_path, tok
         CrossEncoderConfig(architecture="bert", term_hidden=4)
     with pytest.raises(ValueError, match="term_hidden"):
         CrossEncoderConfig(architecture="kernel", term_hidden=-1)
+
+
+def test_reranker_and_searcher_fuse_the_best_sentence_score(kernel_path, tiny_encoder, tmp_path):
+    import shutil
+
+    from rerank import CrossEncoderReranker
+    from retrieval import Searcher, build_index
+    from retrieval.sentences import SentenceScorer
+
+    folder = tmp_path / "sentences"
+    shutil.copytree(kernel_path, folder)
+    (folder / "calibration.json").write_text(json.dumps({
+        "threshold": 0.5, "activation": "sigmoid", "stage1_weight": 0.0, "stage1_mean": 0.0, "stage1_std": 1.0,
+        "sentence_weight": 50.0, "sentence_mean": 0.5, "sentence_std": 0.3,
+    }))
+    reranker = CrossEncoderReranker.load(str(folder))
+    assert reranker.sentence_weight == 50.0 and reranker.info()["sentence_weight"] == 50.0
+    assert CrossEncoderReranker.load(str(kernel_path)).sentence_weight == 0.0  # absent: the plain model
+    hits = [Hit(f"d{i}", 0.5, i + 1, text=CORPUS[i], stage1_score=0.5, sentence_score=s) for i, s in enumerate([0.1, 0.9, 0.5, 0.3])]
+    fused = reranker.score(["do statins reduce mortality"], [hits])[0]
+    assert int(np.argmax(fused)) == 1  # a large weight: the sentence score decides
+    with pytest.raises(ValueError, match="sentence_score"):
+        reranker.score(["q"], [[Hit("d0", 0.1, 1, text=CORPUS[0], stage1_score=0.1)]])
+    # The Searcher computes each candidate's sentence score with its own (stage-1) encoder.
+    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(CORPUS)]
+    index = build_index(docs, tiny_encoder, show_progress=False)
+    found = Searcher(index, tiny_encoder, reranker=reranker, candidates=4).query("protein folding chain", k=4)
+    expected = SentenceScorer(tiny_encoder).score(["protein folding chain"], [[("", CORPUS[int(h.doc_id[1:])]) for h in found]])[0]
+    assert [h.sentence_score for h in found] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert [h.sentence_score for h in found] == sorted((h.sentence_score for h in found), reverse=True)
+    plain = Searcher(index, tiny_encoder, reranker=CrossEncoderReranker.load(str(kernel_path)), candidates=4)
+    assert all(h.sentence_score is None for h in plain.query("protein folding chain", k=4))

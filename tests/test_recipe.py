@@ -85,9 +85,10 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     # Both moved on purpose when the reranker became a residual of stage 1 (were 8e87fb3f37215d70 and
     # b7380ff0315b426d): the recipe trains other models. The labelled one again when its offset went
     # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and to 3e-3 (was
-    # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac);
-    # the corpus-only recipe kept its settings, and its key.
-    assert cache_key(DEFAULT, True, 0, "data") == "00d4c1fa35b2682e"
+    # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac),
+    # and when it fused sentence scores (was 00d4c1fa35b2682e); the corpus-only recipe kept its
+    # settings, and its key.
+    assert cache_key(DEFAULT, True, 0, "data") == "e7cd5b8ed7d90bc5"
     assert cache_key(DEFAULT, False, 0, "data") == "fdd96d9ff80aedb0"
 
 
@@ -225,3 +226,42 @@ def test_cross_validated_weight_is_chosen_on_every_labelled_query(tmp_path):
     assert cache_key(budget, True, 0, "d") != cache_key(replace(budget, cross_validate_weight=False), True, 0, "d")
     assert cache_key(replace(FAST, cross_validate_weight=True), True, 0, "d") == cache_key(FAST, True, 0, "d")
     assert cache_key(budget, False, 0, "d") == cache_key(replace(budget, cross_validate_weight=False), False, 0, "d")
+
+
+def test_sentence_scores_are_fused_from_each_lists_own_stage1_and_carried_to_the_refit_one(tmp_path, monkeypatch):
+    import functools
+    import json
+    from dataclasses import replace
+
+    import rerank.fusion
+    from rerank import CrossEncoderReranker
+    from retrieval import Encoder, Searcher, build_index
+
+    # Toy lists rank perfectly at every weight and ties go to weight 0: narrow the sentence grid to
+    # one positive weight so that its transfer to the refit stage 1 runs.
+    monkeypatch.setattr(
+        rerank.fusion, "choose_stage1_weight", functools.partial(rerank.fusion.choose_stage1_weight, sentence_grid=(0.5,))
+    )
+    queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}
+    budget = replace(
+        FAST, cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.5, fuse_sentences=True),
+        cross_validate_weight=True, refit_stage1=True,
+    )
+    made = scratch_models(Path("toy"), RECORDS, queries, qrels, tmp_path, seed=0, budget=budget, show_progress=False)
+    calibration = json.loads((made.reranker_path / "calibration.json").read_text())
+    fusion = calibration["fusion"]
+    assert fusion["queries"] == len(qrels) and len(fusion["joint_grid"]) == len(fusion["grid"])
+    assert calibration["sentence_weight"] > 0 and calibration["sentence_std"] > 0
+    before, transfer = calibration["sentence_before"], calibration["sentence_transfer"]
+    assert transfer["queries"] > 0 and calibration["sentence_std"] == pytest.approx(transfer["scale"] * before["sentence_std"])
+    encoder = Encoder.load(str(made.encoder_path), device="cpu")
+    reranker = CrossEncoderReranker.load(str(made.reranker_path))
+    hits = Searcher(build_index(RECORDS, encoder, show_progress=False), encoder, reranker=reranker, candidates=10).query(
+        "protein folding", k=3
+    )
+    assert len(hits) == 3 and all(h.sentence_score is not None for h in hits)
+    # The option is in the key only when on, so the recipes without it keep their cached models.
+    assert cache_key(budget, True, 0, "d") != cache_key(
+        replace(budget, cross_encoder=replace(budget.cross_encoder, fuse_sentences=False)), True, 0, "d"
+    )
