@@ -225,8 +225,8 @@ class CrossEncoderReranker:
         before the activation, z being the candidate's stage-1 score standardised with the
         calibrated `stage1_mean` and `stage1_std` (`rerank.fusion`); the calibrated threshold was
         fitted on those fused probabilities. A `sentence_weight` adds each hit's `sentence_score`
-        the same way (the `Searcher` sets it; `retrieval.sentences.SentenceScorer.with_scores`
-        elsewhere).
+        the same way (the `Searcher` sets it; elsewhere wrap the reranker with
+        `retrieval.with_sentence_scores`).
         """
         from rerank.fusion import fuse_stage1
 
@@ -239,27 +239,22 @@ class CrossEncoderReranker:
         logits = self._logits(flat_q, flat_p)
         bounds = np.cumsum([0] + [len(hits) for hits in candidates])
         lists = [logits[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        if self.stage1_weight:
-            missing = [i for i, hits in enumerate(candidates) if any(h.stage1_score is None for h in hits)]
+        evidence = (
+            ("stage1", self.stage1_weight, self.stage1_mean, self.stage1_std, "pass stage 1's hits"),
+            ("sentence", self.sentence_weight, self.sentence_mean, self.sentence_std,
+             "search through a Searcher, or set them with retrieval.with_sentence_scores(reranker, encoder)"),
+        )
+        for name, weight, mean, std, fix in evidence:
+            if not weight:
+                continue
+            missing = [i for i, hits in enumerate(candidates) if any(getattr(h, f"{name}_score") is None for h in hits)]
             if missing:
                 raise ValueError(
-                    f"{self.name} adds stage-1 evidence (stage1_weight {self.stage1_weight:g} in calibration.json), "
-                    f"but candidate list {missing[0]} has hits without stage1_score; pass stage 1's hits"
+                    f"{self.name} adds {name} evidence ({name}_weight {weight:g} in calibration.json), but candidate "
+                    f"list {missing[0]} has hits without {name}_score; {fix}"
                 )
             lists = [
-                fuse_stage1(row, [h.stage1_score for h in hits], self.stage1_weight, self.stage1_mean, self.stage1_std)
-                for row, hits in zip(lists, candidates)
-            ]
-        if self.sentence_weight:
-            missing = [i for i, hits in enumerate(candidates) if any(h.sentence_score is None for h in hits)]
-            if missing:
-                raise ValueError(
-                    f"{self.name} adds sentence-level evidence (sentence_weight {self.sentence_weight:g} in "
-                    f"calibration.json), but candidate list {missing[0]} has hits without sentence_score; search "
-                    "through a Searcher, or set them with retrieval.sentences.SentenceScorer(encoder).with_scores"
-                )
-            lists = [
-                fuse_stage1(row, [h.sentence_score for h in hits], self.sentence_weight, self.sentence_mean, self.sentence_std)
+                fuse_stage1(row, [getattr(h, f"{name}_score") for h in hits], weight, mean, std)
                 for row, hits in zip(lists, candidates)
             ]
         return [scores_from_logits(row, self.activation).scores for row in lists]
