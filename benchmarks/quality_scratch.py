@@ -52,11 +52,16 @@ def _variants() -> dict[str, Any]:
         "text-only": stage2("text-only", ce),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
+        # The best-sentence score fused without labels too (the labelled recipe already fuses it).
+        "corpus-sentences": replace(
+            DEFAULT, name="corpus-sentences", corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, fuse_sentences=True)
+        ),
     }
 
 
 VARIANTS = (
     "default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "text-only", "no-init", "keep-inflections",
+    "corpus-sentences",
 )
 
 

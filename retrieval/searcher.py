@@ -62,7 +62,7 @@ class Searcher:
         self.candidates = candidates
         # A reranker that fuses sentence-level evidence (`sentence_weight` in its calibration) is
         # given each candidate's best-sentence similarity, computed with this Searcher's encoder.
-        self._sentences = SentenceScorer(encoder) if getattr(reranker, "sentence_weight", 0.0) else None
+        self._sentences = SentenceScorer(encoder)
 
     def query(
         self, text: str, k: int = 10, candidates: int | None = None, min_score: float | str | None = None
@@ -81,7 +81,9 @@ class Searcher:
 
         With a reranker, stage 1 retrieves `candidates` documents per query, the reranker rescores
         exactly those (the pairs of all queries in one pass), and the top k by its score are
-        returned, each with both stages' scores and ranks.
+        returned, each with both stages' scores and ranks. A reranker that fuses sentence-level
+        evidence (``sentence_weight`` in its calibration) is given, and each hit carries, the best
+        similarity of the query to any one sentence or the title of the document (`retrieval.sentences`).
 
         Args:
             texts: the queries.
@@ -111,7 +113,7 @@ class Searcher:
         vectors = self.encoder.encode_queries(texts)
         stage1 = self.index.search(vectors, depth)
         first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
-        if self.reranker is not None and self._sentences is not None:
+        if getattr(self.reranker, "sentence_weight", 0.0):
             first = self._sentences.with_scores(texts, first, vectors)
         if self.reranker is None:
             results = [hits[:k] for hits in first]
