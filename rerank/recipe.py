@@ -209,8 +209,9 @@ FAST = RecipeBudget(
 # 0.747 against 0.868 / 0.744; the whole recipe then measured the same, 0.870 / 0.747 (+0.0206 /
 # +0.041 over stage 1), in 1,397 s. With the title joined to the first sentence instead of a piece of
 # its own, pooled 0.8306 and test 0.868: the title alone carries part of the gain. Corpus only it is
-# left off: fused into the corpus Searcher it reached at most 0.710 on the test queries, with
-# weights chosen on them (0.706 without).
+# left off, as its own validation chooses: with it (`--variant corpus-sentences`) the 91 validation
+# pseudo-queries score 0.8348 at sentence weight 0 against 0.8289-0.8312 above 0, so the recipe
+# picked 0 and the Searcher stayed 0.706 / 0.714.
 _KERNEL_RERANKER = CrossEncoderConfig(
     architecture="kernel", max_length=512, epochs=4, batch_size=32, negatives_per_query=8, depth=100,
     negative_depth=30, train_embeddings=False, fuse_stage1=True,
