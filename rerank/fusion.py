@@ -206,8 +206,6 @@ class _Lists:
         unit = float(np.median(spreads)) if spreads and np.median(spreads) > 1e-9 else 1.0
         mean, std = stage1_standardisation([e.stage1_scores[q] for q in qids])
         qrels = {q: {str(i): 1 for i, r in enumerate(e.relevant[q]) if r} for q in qids}
-        if e.sentence_scores is None:
-            return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels)
-        sentence = {q: e.sentence_scores[q] for q in qids}
-        s_mean, s_std = stage1_standardisation(list(sentence.values()))
+        sentence = None if e.sentence_scores is None else {q: e.sentence_scores[q] for q in qids}
+        s_mean, s_std = (0.0, 1.0) if sentence is None else stage1_standardisation(list(sentence.values()))
         return cls(ranking, {q: e.stage1_scores[q] for q in qids}, unit, mean, std, qrels, sentence, s_mean, s_std)

@@ -437,9 +437,11 @@ def scratch_models(
     folder.mkdir(parents=True)
     seconds: dict[str, float] = {}
 
+    texts = {d.doc_id: document_text(d) for d in docs}
+    titles = {d.doc_id: d.title for d in docs}
     started = time.perf_counter()
     tokenizer = train_wordpiece(
-        [document_text(d) for d in docs], folder / "tokenizer", vocab_size=budget.vocab_size,
+        list(texts.values()), folder / "tokenizer", vocab_size=budget.vocab_size,
         merge_inflections=budget.merge_inflections,
     )
     seconds["tokenizer"] = time.perf_counter() - started
@@ -485,8 +487,8 @@ def scratch_models(
         shutil.rmtree(path, ignore_errors=True)
     stage2 = train_cross_encoder(
         data.train, data.validation, folder / "reranker", ce_config, show_progress,
-        validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
-        weight_evidence=evidence, sentence_encoder=encoder, titles={d.doc_id: d.title for d in docs},
+        validation_lists=data.validation_lists, corpus_texts=list(texts.values()),
+        weight_evidence=evidence, sentence_encoder=encoder, titles=titles,
     )
     seconds["stage2"] = stage2.seconds
     if refit:
@@ -508,8 +510,6 @@ def scratch_models(
         if stage2.calibration.get("sentence_weight"):
             # The sentence scale moves through the same probes; each probe's source document is scored
             # without the probe's own sentence (it would match itself exactly).
-            texts = {d.doc_id: document_text(d) for d in docs}
-            titles = {d.doc_id: d.title for d in docs}
             sentence_before, sentence_after = (
                 list(list_sentence_scores(
                     SentenceScorer(enc),
