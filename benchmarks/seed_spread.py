@@ -97,6 +97,8 @@ def seed_spread(
     bad = [k for k in joins if not 1 <= k <= seeds]
     if bad:
         raise ValueError(f"joins {bad} are not between 1 and --seeds ({seeds}): an ensemble joins members trained here")
+    if any(k > 1 for k in joins) and (config.model is not None or config.architecture != "static"):
+        raise ValueError("joins of more than 1 member need from-scratch static members: pass --joins 1 for other models")
     if train_qrels and any(set(qrels) & set(train_qrels) for _, qrels in splits.values()):
         raise ValueError("a scored split shares queries with the labelled pairs stage 1 trains on: score other splits")
     docs = read_corpus(corpus)

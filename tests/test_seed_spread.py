@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.seed_spread import main, parse_overrides, seed_spread, summarise
+from retrieval.train_config import BiEncoderConfig
 
 TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
 TINY = ["dim=16", "epochs=1", "mining_rounds=0", "batch_size=16", "vocab_size=300", "sentences_per_doc=1"]
@@ -62,6 +63,8 @@ def test_refusals(tmp_path):
     data = make_beir(tmp_path / "data" / "toy")
     with pytest.raises(ValueError, match="between 1 and --seeds"):
         seed_spread([], {}, 2, [3], None)
+    with pytest.raises(ValueError, match="from-scratch static members"):
+        seed_spread([], {}, 2, [2], BiEncoderConfig(architecture="transformer"))
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["dim"])
     with pytest.raises(SystemExit):  # --labels trains on the train split: scoring it would flatter stage 1
