@@ -198,7 +198,7 @@ FAST = RecipeBudget(
 # logits (identical to one seed to 4 decimals: the reranker starts from the IDF and keeps epoch 1, so
 # the seed hardly matters), refitting stage 2 on all 809 queries for its chosen epoch (test 0.866-0.868
 # over the same weights, no gain).
-# Then, same harness and pooled criterion (809), not adopted (README has each figure): a finer weight
+# Then, same harness and pooled criterion (809), not adopted (benchmarks/RESULTS.md has each figure): a finer weight
 # grid x rerank depth (pooled 0.8300, test <= 0.869), BM25 as a third fused score (pooled 0.8338, test
 # 0.852), the corpus-only stage 1 as a second score (0.8297), quarter-epoch checkpoints (0.8300),
 # trained token vectors (0.8289), term weights from stage-1 token norms (0.8308, test 0.862), logit
