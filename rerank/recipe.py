@@ -134,8 +134,9 @@ FAST = RecipeBudget(
 # Tokenizer: WordPiece on the corpus with inflections merged into base words (v9; SciFact nDCG@10,
 # v8 -> v9: with labels stage 1 0.841 -> 0.849, Searcher 0.845 -> 0.858; corpus only 0.677 ->
 # 0.6805 and 0.683 -> 0.694; the figures below without a version are v8's, before the change).
-# Stage 1: StaticEmbedding members (a 2-layer, 128-wide transformer member instead: corpus only 0.399 on
-# the test queries in 674 s against 0.685 in 90 s, benchmarks/RESULTS.md) (512-d each, started from IDF-scaled random vectors, labelled pairs
+# Stage 1 is static: one 2-layer, 128-wide transformer member from scratch scored 0.399 on the
+# corpus-only test queries in 674 s, against 0.685 in 90 s for a static member (benchmarks/RESULTS.md).
+# Stage 1: StaticEmbedding members (512-d each, started from IDF-scaled random vectors, labelled pairs
 # repeated 5 times beside the corpus pairs, two rounds of hard-negative mining) joined into one
 # model: 3 with labels (SciFact 0.810 for seed 0 alone, 0.841 joined), 5 without (0.661 -> 0.677;
 # 3 gave 0.675; a scratch run joining seeds 5 and 6 to v8's five: 6 gave 0.672, 7 0.677).
