@@ -58,7 +58,8 @@ class RecipeBudget:
         init_from_stage1: initialise the cross-encoder's word embeddings from the static stage-1 model.
         pseudo_per_doc: without labels, pseudo-queries (sentences) drawn per document for stage 2 (the
             ones stage 1 trained on are then dropped).
-        pseudo_limit: at most this many pseudo-queries.
+        pseudo_limit: at most this many pseudo-queries. Fewer may be left: on SciFact the corpus
+            recipe's 5 members' anchors leave 909 of the 3 sentences drawn per document, under its 1,000.
         pseudo_with_labels: with labels, also train stage 2 on up to this many pseudo-queries (sentences
             stage 1 did not train on); 0 trains it on the labelled queries alone.
         residual_folds: with labels and a residual reranker (`stage1_offset`), stage 1 is cross-fitted:
