@@ -17,7 +17,8 @@ def token_ids_of(tokenizer: Any) -> tuple[Callable[[list[str]], list[list[int]]]
     """
     if hasattr(tokenizer, "encode_batch"):
         return (lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]), tokenizer.get_vocab_size()
-    return (lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]), len(tokenizer)
+    # Whole documents are counted, not fed to a model: no "longer than the maximum length" warning.
+    return (lambda texts: tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]), len(tokenizer)
 
 
 def corpus_term_stats(tokenizer: Any, texts: Sequence[str]) -> tuple[np.ndarray, float]:
