@@ -106,10 +106,7 @@ def _bulk(encoder: Any, batch_size: int) -> Any:
 
     if not isinstance(encoder, Encoder):
         return encoder
-    return Encoder(
-        encoder.model, encoder.name, encoder.query_prompt, encoder.document_prompt, batch_size,
-        encoder.revision, **BULK_ENCODING,
-    )
+    return encoder.configured(batch_size, **BULK_ENCODING)
 
 
 def _stderr(message: str) -> None:

@@ -27,6 +27,7 @@ RECIPE_VERSION = 9
 # Config fields added after RECIPE_VERSION 9 with the value that leaves training as it was: left out of
 # the cache key at that value, so a new option does not make every cached recipe train again.
 _KEY_SILENT_DEFAULTS = {
+    "bi_encoder": {"vocab_sizes": ()},
     "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "validate_residual": False,
                       "bigrams": False, "term_hidden": 0, "fuse_sentences": False},
 }
@@ -387,12 +388,14 @@ def _cross_validated_weight_evidence(
 
 
 def _cached(folder: Path) -> ScratchModels | None:
+    from retrieval.encoder_ensemble import is_ensemble
+
     done = folder / "recipe.json"
     if not done.exists():
         return None
     record = json.loads(done.read_text())
     enc, rer = folder / "encoder", folder / "reranker"
-    if not (enc / "modules.json").exists() or not (rer / "config.json").exists():
+    if not ((enc / "modules.json").exists() or is_ensemble(enc)) or not (rer / "config.json").exists():
         return None
     return ScratchModels(enc, rer, record["train_seconds"], {**record["recipe"], "cached": True})
 
@@ -425,7 +428,7 @@ def scratch_models(
     from indexes import read_corpus
     from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
-    from retrieval.train import BULK_ENCODING, corpus_anchors, train_bi_encoder
+    from retrieval.train import BULK_ENCODING, corpus_anchors, static_part, train_bi_encoder
     from retrieval.train_tokenizer import train_wordpiece
     from rerank.train import stage2_examples, train_cross_encoder
     from rerank.train_fusion import list_sentence_scores, restandardise_stage1
@@ -477,7 +480,8 @@ def scratch_models(
     started = time.perf_counter()
     encoder = Encoder.load(str(stage1.path), device="cpu", batch_size=128, **BULK_ENCODING)
     index = build_index(docs, encoder, show_progress=show_progress)
-    init = str(stage1.path) if budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static" else None
+    from_stage1 = budget.init_from_stage1 and bi_config.model is None and bi_config.architecture == "static"
+    init = str(static_part(stage1.path)) if from_stage1 else None  # the part on the reranker's tokenizer
     ce_config = replace(_stage2_recipe(budget, labelled), tokenizer=str(tokenizer), init_embeddings=init, seed=seed)
     data = stage2_examples(
         docs, encoder, index, ce_config, train_queries if labelled else None, train_qrels if labelled else None,

@@ -198,13 +198,26 @@ class Encoder:
         revision: str | None = None,
         **options: Any,
     ) -> Encoder:
-        """Load any sentence-transformers model by hub name or local path.
+        """Load any sentence-transformers model by hub name or local path, or an encoder ensemble folder.
 
-        `options` are the keyword-only tuning arguments of `Encoder` (``token_budget``, ...).
+        `options` are the keyword-only tuning arguments of `Encoder` (``token_budget``, ...). A folder
+        with ``encoder_ensemble.json`` loads as a `retrieval.encoder_ensemble.EncoderEnsemble`.
         """
+        from retrieval.encoder_ensemble import EncoderEnsemble, is_ensemble
+
+        if is_ensemble(name_or_path):
+            return EncoderEnsemble.load(
+                name_or_path, device, query_prompt, document_prompt, batch_size, revision, **options
+            )
         kwargs = {"revision": revision} if revision else {}
         model = load_sentence_transformer(str(name_or_path), device=device, **kwargs)
         return cls(model, str(name_or_path), query_prompt, document_prompt, batch_size, revision, **options)
+
+    def configured(self, batch_size: int, **options: Any) -> Encoder:
+        """The same model with other batching (`batch_size` and `Encoder`'s keyword-only options)."""
+        return Encoder(
+            self.model, self.name, self.query_prompt, self.document_prompt, batch_size, self.revision, **options
+        )
 
     @property
     def normalize(self) -> bool:

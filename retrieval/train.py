@@ -25,12 +25,17 @@ from typing import Any
 
 from retrieval.train_config import BiEncoderConfig
 
-__all__ = ["BULK_ENCODING", "BiEncoderResult", "corpus_anchors", "initial_model", "join_static_models", "main", "train_bi_encoder"]
+__all__ = [
+    "BULK_ENCODING", "BiEncoderResult", "corpus_anchors", "initial_model", "join_static_models", "main", "static_part",
+    "train_bi_encoder",
+]
 
 # Encoder options for encoding a whole corpus at once (mining, candidate lists): batches capped by
 # count only, torch's own thread setting. The defaults, tuned for queries, split a corpus into tiny
 # batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
 BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
+# The part of an encoder ensemble (`BiEncoderConfig.vocab_sizes`) on the config's own tokenizer.
+MAIN_PART = "main"
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,35 @@ def _train_member(
     return model, counts, history
 
 
+def _train_joined(
+    docs: Sequence[Any], labelled: list, config: BiEncoderConfig, work_dir: Path, name: str, show: bool
+) -> tuple[Any, dict[str, int], list[dict[str, Any]]]:
+    """`config.members` models (seeds `seed`, `seed + 1`, ...) joined into one StaticEmbedding model."""
+    from retrieval.encoder import document_text
+
+    members = [
+        _train_member(docs, labelled, config.replace(seed=config.seed + i), work_dir / f"member{i}", f"{name}#{i}", show)
+        for i in range(config.members)
+    ]
+    model, counts, history = members[0]
+    if len(members) > 1:
+        model = join_static_models([m for m, _, _ in members], [document_text(d) for d in docs])
+        history = [{**row, "member": i} for i, (_, _, h) in enumerate(members) for row in h]
+        counts = {**counts, "triplets": sum(c["triplets"] for _, c, _ in members), "members": len(members)}
+    return model, counts, history
+
+
+def static_part(path: str | Path) -> Path:
+    """The model of a `train_bi_encoder` folder that uses the config's own tokenizer.
+
+    That is the folder itself, or its ``main`` part when `vocab_sizes` made it an encoder ensemble
+    (what a reranker started from stage 1's token vectors must share its tokenizer with).
+    """
+    from retrieval.encoder_ensemble import is_ensemble
+
+    return Path(path) / MAIN_PART if is_ensemble(path) else Path(path)
+
+
 def corpus_anchors(docs: Sequence[Any], config: BiEncoderConfig) -> set[str]:
     """The anchors (title, sentence) of every corpus pair `train_bi_encoder` trains on with `config`.
 
@@ -218,7 +252,8 @@ def train_bi_encoder(
     train_qrels: Mapping[str, Mapping[str, int]] | None = None,
     show_progress: bool = True,
 ) -> BiEncoderResult:
-    """Train stage 1 and save it as an ordinary sentence-transformers folder.
+    """Train stage 1 and save it as an ordinary sentence-transformers folder (or, with
+    `config.vocab_sizes`, an encoder ensemble of such folders, which `Encoder.load` opens).
 
     Args:
         corpus: anything `indexes.read_corpus` reads.
@@ -233,7 +268,9 @@ def train_bi_encoder(
     """
     from indexes import read_corpus
     from retrieval.encoder import document_text
+    from retrieval.encoder_ensemble import save_ensemble
     from retrieval.pairs import labelled_pairs
+    from retrieval.train_tokenizer import train_wordpieces
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -246,17 +283,23 @@ def train_bi_encoder(
         if train_queries is None:
             raise ValueError("train_qrels were given without train_queries")
         labelled = labelled_pairs(train_queries, train_qrels, docs)
-    members = [
-        _train_member(docs, labelled, config.replace(seed=config.seed + i), work_dir / f"member{i}", f"{out_dir}#{i}", show_progress)
-        for i in range(config.members)
-    ]
-    model, counts, history = members[0]
-    if len(members) > 1:
-        model = join_static_models([m for m, _, _ in members], [document_text(d) for d in docs])
-        history = [{**row, "member": i} for i, (_, _, h) in enumerate(members) for row in h]
-        counts = {**counts, "triplets": sum(c["triplets"] for _, c, _ in members), "members": len(members)}
-
-    model.save(str(out_dir))
+    parts = {MAIN_PART: config}
+    if config.vocab_sizes:
+        tokenizers = train_wordpieces(
+            [document_text(d) for d in docs], {n: work_dir / f"tokenizer-{n}" for n in config.vocab_sizes},
+            merge_inflections=config.merge_inflections,
+        )
+        parts |= {f"vocab-{n}": config.replace(tokenizer=str(path), vocab_size=n, vocab_sizes=()) for n, path in tokenizers.items()}
+    counts: dict[str, int] = {}
+    history: list[dict[str, Any]] = []
+    for part, part_config in parts.items():
+        model, part_counts, part_history = _train_joined(docs, labelled, part_config, work_dir / part, f"{out_dir}#{part}", show_progress)
+        counts = part_counts if not counts else {**counts, "triplets": counts["triplets"] + part_counts["triplets"]}
+        history += [{**row, "part": part} for row in part_history] if len(parts) > 1 else part_history
+        model.save(str(out_dir / part if len(parts) > 1 else out_dir))
+    if len(parts) > 1:
+        counts["members"] = config.members * len(parts)
+        save_ensemble(out_dir, list(parts))
     seconds = time.perf_counter() - start
     config.save(out_dir / "train_config.json")
     summary = {"seconds": seconds, "pairs": counts, "loss_history": history, "documents": len(docs)}
@@ -289,6 +332,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--margin", type=float)
     p.add_argument("--members", type=int, help="static: train this many seeds and join them into one model")
+    p.add_argument(
+        "--vocab-sizes", type=lambda v: tuple(int(n) for n in v.split(",") if n),
+        help="static: also train the members over corpus tokenizers of these sizes (e.g. 32000,8000) and save an encoder ensemble",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true")
     return p
@@ -306,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "margin": args.margin, "members": args.members, "seed": args.seed,
+            "vocab_sizes": args.vocab_sizes,
         }.items()
         if v is not None
     }

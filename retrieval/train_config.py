@@ -50,6 +50,13 @@ class BiEncoderConfig:
             the mean of the members' cosines. SciFact nDCG@10 with labels: seed 0 alone 0.810,
             seeds 0-2 joined 0.841; corpus only: 0.661 alone, 5 joined 0.677 (v8 recipe, a
             tokenizer without merged inflections).
+        vocab_sizes: static, from scratch: also train `members` seeds (the same seeds, so the same
+            pairs) over a corpus WordPiece tokenizer of each of these sizes, join each vocabulary's
+            members, and save stage 1 as an encoder ensemble (`retrieval.encoder_ensemble`) whose
+            similarity is the mean of the vocabularies' cosines. Vocabularies cut words differently
+            and err differently: on SciFact, corpus only, 16,000 pieces x 5 seeds score the 809 train
+            queries at 0.6855, 16,000, 32,000 and 8,000 pieces x 4 seeds each at 0.693
+            (`benchmarks/RESULTS.md`). Empty (the default): one model.
         seed: every random choice (initialisation, pair sampling, batch order).
 
     Example:
@@ -84,6 +91,7 @@ class BiEncoderConfig:
     num_negatives: int = 1
     members: int = 1
     seed: int = 0
+    vocab_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model is None and self.architecture not in _ARCHITECTURES:
@@ -95,6 +103,14 @@ class BiEncoderConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.members > 1 and (self.model is not None or self.architecture != "static"):
             raise ValueError("members > 1 joins StaticEmbedding models only: train from scratch with architecture='static'")
+        object.__setattr__(self, "vocab_sizes", tuple(int(n) for n in self.vocab_sizes))  # JSON gives a list
+        if self.vocab_sizes:
+            if self.model is not None or self.architecture != "static":
+                raise ValueError("vocab_sizes trains StaticEmbedding models only: train from scratch with architecture='static'")
+            if min(self.vocab_sizes) < 100 or len(set(self.vocab_sizes)) != len(self.vocab_sizes):
+                raise ValueError(f"vocab_sizes must be distinct sizes of at least 100, got {list(self.vocab_sizes)}")
+            if self.tokenizer == "corpus" and self.vocab_size in self.vocab_sizes:
+                raise ValueError(f"vocab_sizes repeats vocab_size {self.vocab_size}: list the other vocabularies only")
         if self.mining_rounds < 0 or self.sentences_per_doc < 0:
             raise ValueError("mining_rounds and sentences_per_doc cannot be negative")
 

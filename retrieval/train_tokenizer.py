@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["inflected_words", "learn_wordpiece_vocab", "train_wordpiece"]
+__all__ = ["inflected_words", "learn_wordpiece_vocab", "learn_wordpiece_vocabs", "train_wordpiece", "train_wordpieces"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PREFIX = "##"
@@ -83,15 +83,41 @@ def learn_wordpiece_vocab(
 ) -> list[str]:
     """The WordPiece vocabulary of a corpus's word counts: special tokens, characters, then merges.
 
-    Characters: the `limit_alphabet` most frequent (ties by text), each as a word start and as a
-    ``##`` continuation. Merges: repeatedly the adjacent pair with the highest count (at least
-    `min_frequency`), ties broken by the pair's text, until `vocab_size` pieces. With
-    `merge_inflections`, the `inflected_words` are then dropped (the vocabulary gets that much smaller).
+    One size of `learn_wordpiece_vocabs`.
 
     Example:
         >>> learn_wordpiece_vocab({"low": 5, "lower": 2, "newest": 6}, 40)[5:8]
         ['##e', '##l', '##n']
     """
+    return learn_wordpiece_vocabs(word_counts, [vocab_size], min_frequency, limit_alphabet, merge_inflections)[vocab_size]
+
+
+def learn_wordpiece_vocabs(
+    word_counts: dict[str, int],
+    vocab_sizes: Iterable[int],
+    min_frequency: int = 2,
+    limit_alphabet: int = 1000,
+    merge_inflections: bool = False,
+) -> dict[int, list[str]]:
+    """WordPiece vocabularies of several sizes, learned in one pass: {size: vocabulary}.
+
+    Characters: the `limit_alphabet` most frequent (ties by text), each as a word start and as a
+    ``##`` continuation. Merges: repeatedly the adjacent pair with the highest count (at least
+    `min_frequency`), ties broken by the pair's text, until `vocab_size` pieces. With
+    `merge_inflections`, the `inflected_words` are then dropped (the vocabulary gets that much smaller).
+    Merges are taken greedily in a fixed order, so a smaller vocabulary is the first pieces of a
+    larger one, before the inflections are dropped: each size is the one a pass to that size alone
+    would learn, and the whole family costs one pass to the largest.
+
+    Example:
+        >>> vocabs = learn_wordpiece_vocabs({"low": 5, "lower": 2, "newest": 6}, [30, 40])
+        >>> vocabs[40][:30] == vocabs[30]
+        True
+    """
+    sizes = sorted(set(vocab_sizes))
+    if not sizes:
+        raise ValueError("give at least one vocabulary size")
+    vocab_size = sizes[-1]
     chars: Counter = Counter()
     for word, n in word_counts.items():
         for ch in word:
@@ -151,10 +177,14 @@ def learn_wordpiece_vocab(
         for p in changed:
             if p != pair and pair_count.get(p, 0) > 0:
                 heapq.heappush(heap, (-pair_count[p], p))
-    if merge_inflections:
-        drop = inflected_words(vocab)
-        vocab = [p for p in vocab if p not in drop]
-    return vocab
+    vocabs = {}
+    for size in sizes:
+        pieces = vocab[:size]
+        if merge_inflections:
+            drop = inflected_words(pieces)
+            pieces = [p for p in pieces if p not in drop]
+        vocabs[size] = pieces
+    return vocabs
 
 
 def train_wordpiece(
@@ -175,17 +205,35 @@ def train_wordpiece(
     Example:
         >>> path = train_wordpiece(["some corpus text"] * 10, "/tmp/tok", vocab_size=200)  # doctest: +SKIP
     """
+    return train_wordpieces(texts, {vocab_size: out_dir}, min_frequency, merge_inflections)[vocab_size]
+
+
+def train_wordpieces(
+    texts: Iterable[str],
+    out_dirs: Mapping[int, str | Path],
+    min_frequency: int = 2,
+    merge_inflections: bool = False,
+) -> dict[int, Path]:
+    """`train_wordpiece` for several vocabulary sizes at the cost of the largest: {size: folder}.
+
+    Example:
+        >>> folders = train_wordpieces(texts, {8_000: "tok8k", 32_000: "tok32k"})  # doctest: +SKIP
+    """
     from tokenizers.implementations import BertWordPieceTokenizer
     from transformers import BertTokenizerFast
 
-    if vocab_size < len(SPECIAL_TOKENS) + 26:
-        raise ValueError(f"vocab_size {vocab_size} is too small for a WordPiece vocabulary; use at least 100")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pieces = learn_wordpiece_vocab(_word_counts(texts), vocab_size, min_frequency, merge_inflections=merge_inflections)
-    tokenizer = BertWordPieceTokenizer(
-        {piece: i for i, piece in enumerate(pieces)}, lowercase=True, strip_accents=True, clean_text=True
-    )
-    fast = BertTokenizerFast(tokenizer_object=tokenizer._tokenizer, do_lower_case=True, model_max_length=512)
-    fast.save_pretrained(str(out_dir))
-    return out_dir
+    for vocab_size in out_dirs:
+        if vocab_size < len(SPECIAL_TOKENS) + 26:
+            raise ValueError(f"vocab_size {vocab_size} is too small for a WordPiece vocabulary; use at least 100")
+    vocabs = learn_wordpiece_vocabs(_word_counts(texts), list(out_dirs), min_frequency, merge_inflections=merge_inflections)
+    saved = {}
+    for vocab_size, out_dir in out_dirs.items():
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer = BertWordPieceTokenizer(
+            {piece: i for i, piece in enumerate(vocabs[vocab_size])}, lowercase=True, strip_accents=True, clean_text=True
+        )
+        fast = BertTokenizerFast(tokenizer_object=tokenizer._tokenizer, do_lower_case=True, model_max_length=512)
+        fast.save_pretrained(str(out_dir))
+        saved[vocab_size] = out_dir
+    return saved

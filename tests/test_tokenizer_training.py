@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from retrieval.train_tokenizer import SPECIAL_TOKENS, inflected_words, learn_wordpiece_vocab, train_wordpiece
+from retrieval.train_tokenizer import (
+    SPECIAL_TOKENS, inflected_words, learn_wordpiece_vocab, train_wordpiece, train_wordpieces,
+)
 
 TEXTS = [
     f"Passage {i} is about {topic}. Hypercholesterolemia and statins; lowering LDL-cholesterol {i % 7}."
@@ -16,6 +18,15 @@ def test_same_texts_give_the_same_tokenizer(tmp_path):
     a = train_wordpiece(TEXTS, tmp_path / "a", vocab_size=300)
     b = train_wordpiece(TEXTS, tmp_path / "b", vocab_size=300)
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+
+
+def test_one_pass_gives_each_size_a_pass_to_that_size_alone_would(tmp_path):
+    sizes = {120: tmp_path / "s", 140: tmp_path / "m", 1000: tmp_path / "l"}  # the corpus runs out at 159
+    together = train_wordpieces(TEXTS, sizes, merge_inflections=True)
+    for size, folder in together.items():
+        alone = train_wordpiece(TEXTS, tmp_path / f"alone{size}", vocab_size=size, merge_inflections=True)
+        assert (folder / "tokenizer.json").read_bytes() == (alone / "tokenizer.json").read_bytes()
+    assert len({(f / "tokenizer.json").read_bytes() for f in together.values()}) == 3
 
 
 def test_merges_take_the_most_frequent_pair_and_break_ties_by_text():

@@ -260,6 +260,40 @@ def test_two_label_cross_encoder_uses_softmax(tmp_path, tokenizer_dir, ce_data):
     assert result.calibration["activation"] == "softmax"
 
 
+def test_vocab_sizes_train_an_encoder_ensemble_of_vocabularies(tmp_path, tokenizer_dir, bi_runs, docs, labels):
+    from sentence_transformers import SentenceTransformer
+
+    from retrieval import Encoder, Searcher, build_index
+    from retrieval.encoder_ensemble import EncoderEnsemble, is_ensemble
+    from retrieval.train import static_part, train_bi_encoder
+
+    queries, qrels = labels
+    config = _bi_config(tokenizer_dir, 0).replace(vocab_sizes=(150, 120))
+    made = train_bi_encoder(docs, tmp_path / "e", config, queries, qrels, show_progress=False)
+    assert is_ensemble(made.path) and made.pairs["members"] == 3
+    # the main part is the model the config trains without vocab_sizes, weight for weight
+    main = SentenceTransformer(str(static_part(made.path)), device="cpu")
+    assert _same(_weights(main), _weights(SentenceTransformer(str(bi_runs["a"].path), device="cpu")))
+    sizes = {}
+    for n in (150, 120):
+        part = SentenceTransformer(str(made.path / f"vocab-{n}"), device="cpu")  # each part is an ordinary model
+        sizes[n] = part[0].tokenizer.get_vocab_size()
+        assert sizes[n] <= n
+    assert sizes[150] > sizes[120]
+    encoder = Encoder.load(str(made.path), device="cpu")
+    assert isinstance(encoder, EncoderEnsemble) and encoder.dim == 48
+    index = build_index(docs, encoder, show_progress=False)
+    assert len(Searcher(index, encoder).query("protein folding", k=3)) == 3
+    assert BiEncoderConfig.load(made.path / "train_config.json").vocab_sizes == (150, 120)
+    assert {row["part"] for row in made.loss_history} == {"main", "vocab-150", "vocab-120"}
+    with pytest.raises(ValueError, match="StaticEmbedding"):
+        BiEncoderConfig(architecture="transformer", vocab_sizes=(120,))
+    with pytest.raises(ValueError, match="distinct"):
+        BiEncoderConfig(vocab_sizes=(120, 120))
+    with pytest.raises(ValueError, match="repeats vocab_size"):
+        BiEncoderConfig(vocab_size=8000, vocab_sizes=(8000,))
+
+
 def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
     from rerank.train import main as rerank_main
     from retrieval.train import main as retrieval_main
@@ -281,6 +315,11 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
                            "--no-labels", "--dim", "16", "--epochs", "1", "--batch-size", "8", "--mining-rounds", "0",
                            "--quiet"]) == 0
     assert json.loads((plain / "train_config.json").read_text())["merge_inflections"] is False
+    several = tmp_path / "st-vocabs"
+    assert retrieval_main(["--data", str(data), "--out", str(several), "--tokenizer", "corpus", "--vocab-sizes", "150",
+                           "--no-labels", "--dim", "16", "--epochs", "1", "--batch-size", "8", "--mining-rounds", "0",
+                           "--quiet"]) == 0
+    assert json.loads((several / "encoder_ensemble.json").read_text())["parts"] == ["main", "vocab-150"]
     ce = tmp_path / "ce"
     config = tmp_path / "ce.json"
     _ce_config(None, 0).replace(epochs=1).save(config)
