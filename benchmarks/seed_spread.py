@@ -94,6 +94,8 @@ def seed_spread(
 
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    if config.vocab_sizes:
+        raise ValueError("the seed spread trains members of one vocabulary: leave vocab_sizes empty")
     bad = [k for k in joins if not 1 <= k <= seeds]
     if bad:
         raise ValueError(f"joins {bad} are not between 1 and --seeds ({seeds}): an ensemble joins members trained here")
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         train_queries, train_qrels = dict(train.queries), {q: dict(v) for q, v in train.qrels.items()}
     base = DEFAULT.bi_encoder if args.labels else (DEFAULT.corpus_bi_encoder or DEFAULT.bi_encoder)
     overrides = parse_overrides(args.set)
-    config = BiEncoderConfig.from_dict({**base.to_dict(), **overrides, "use_labels": args.labels})
+    # One vocabulary's seeds (the recipe's main tokenizer); `--set vocab_sizes=...` is refused below.
+    config = BiEncoderConfig.from_dict({**base.to_dict(), "vocab_sizes": (), **overrides, "use_labels": args.labels})
     joins = [int(k) for k in args.joins.split(",") if k]
     regime = "labels" if args.labels else "corpus"
     rows = seed_spread(

@@ -86,10 +86,11 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     # b7380ff0315b426d): the recipe trains other models. The labelled one again when its offset went
     # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and to 3e-3 (was
     # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac),
-    # and when it fused sentence scores (was 00d4c1fa35b2682e); the corpus-only recipe kept its
-    # settings, and its key.
+    # and when it fused sentence scores (was 00d4c1fa35b2682e). The corpus-only one moved when its
+    # stage 1 became an ensemble of three vocabularies (was fdd96d9ff80aedb0); the labelled one kept
+    # its settings, and its key (the new `vocab_sizes` field is silent at its default).
     assert cache_key(DEFAULT, True, 0, "data") == "e7cd5b8ed7d90bc5"
-    assert cache_key(DEFAULT, False, 0, "data") == "fdd96d9ff80aedb0"
+    assert cache_key(DEFAULT, False, 0, "data") == "8ec05260f1c40479"
 
 
 def test_searcher_uses_the_scratch_models(cache_dir):
