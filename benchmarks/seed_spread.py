@@ -94,13 +94,13 @@ def seed_spread(
 
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    if config.vocab_sizes:
-        raise ValueError("the seed spread trains members of one vocabulary: leave vocab_sizes empty")
     bad = [k for k in joins if not 1 <= k <= seeds]
     if bad:
         raise ValueError(f"joins {bad} are not between 1 and --seeds ({seeds}): an ensemble joins members trained here")
     if any(k > 1 for k in joins) and (config.model is not None or config.architecture != "static"):
         raise ValueError("joins of more than 1 member need from-scratch static members: pass --joins 1 for other models")
+    if config.vocab_sizes:
+        raise ValueError("the seed spread trains members of one vocabulary: leave vocab_sizes empty")
     if train_qrels and any(set(qrels) & set(train_qrels) for _, qrels in splits.values()):
         raise ValueError("a scored split shares queries with the labelled pairs stage 1 trains on: score other splits")
     docs = read_corpus(corpus)

@@ -132,7 +132,7 @@ FAST = RecipeBudget(
 
 # The SciFact default (5k documents, 2 cores, 2 threads): see the README's table for training times
 # (RECIPE_VERSION 9 with the residual reranker: 1,397 s with the train split (offset 5, learning
-# rate 3e-3, weights cross-validated, sentence scores fused), stage 1 four times: held-out, two cross-fitted halves, refit; 791 s without, 908 s at its first training).
+# rate 3e-3, weights cross-validated, sentence scores fused), stage 1 four times: held-out, two cross-fitted halves, refit; without labels 1,397 s as well since stage 1 has three vocabularies: stage 1 1,057 s, stage 2 326 s; 791 s with one).
 # Tokenizer: WordPiece on the corpus with inflections merged into base words (v9; SciFact nDCG@10,
 # v8 -> v9: with labels stage 1 0.841 -> 0.849, Searcher 0.845 -> 0.858; corpus only 0.677 ->
 # 0.6805 and 0.683 -> 0.694; the figures below without a version are v8's, before the change).
@@ -146,7 +146,7 @@ FAST = RecipeBudget(
 # test queries (`python -m benchmarks.seed_spread scifact --seeds 10 --joins 1,3,5,7,10`): 1 0.653 /
 # 0.685, 3 0.678 / 0.673, 5 0.6855 / 0.6805, 7 0.687 / 0.671, 10 0.689 / 0.670; one member's seed
 # spread 0.0075 on the train queries, 0.018 on the test queries. So 5 stays.
-# Without labels, stage 1 is an ensemble of three vocabularies (`vocab_sizes`, v10): 4 seeds on each
+# Without labels, stage 1 is an ensemble of three vocabularies (`vocab_sizes`): 4 seeds on each
 # of the corpus tokenizers of 16,000 (the recipe's), 32,000 and 8,000 pieces, one model per
 # vocabulary, cosines averaged (`retrieval.encoder_ensemble`). Scored on the 809 SciFact train
 # queries this regime never trains on (the choice) / the test queries: 5 seeds x 16,000 0.6855 /

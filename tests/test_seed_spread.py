@@ -65,6 +65,8 @@ def test_refusals(tmp_path):
         seed_spread([], {}, 2, [3], None)
     with pytest.raises(ValueError, match="from-scratch static members"):
         seed_spread([], {}, 2, [2], BiEncoderConfig(architecture="transformer"))
+    with pytest.raises(ValueError, match="one vocabulary"):
+        seed_spread([], {}, 2, [2], BiEncoderConfig(vocab_sizes=(8000,)))
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["dim"])
     with pytest.raises(SystemExit):  # --labels trains on the train split: scoring it would flatter stage 1
