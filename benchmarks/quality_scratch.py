@@ -53,12 +53,12 @@ def _variants() -> dict[str, Any]:
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
         # The best-sentence score fused without labels too (the labelled recipe already fuses it).
+        "corpus-sentences": replace(
+            DEFAULT, name="corpus-sentences", corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, fuse_sentences=True)
+        ),
         # Corpus only, stage 1 before the vocabulary ensemble: 5 seeds on the recipe's one tokenizer.
         "one-vocabulary": replace(
             DEFAULT, name="one-vocabulary", corpus_bi_encoder=replace(DEFAULT.corpus_bi_encoder, members=5, vocab_sizes=())
-        ),
-        "corpus-sentences": replace(
-            DEFAULT, name="corpus-sentences", corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, fuse_sentences=True)
         ),
     }
 
