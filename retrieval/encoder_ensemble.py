@@ -1,9 +1,9 @@
 """An ensemble of stage-1 encoders behind one index: the weighted mean of their cosines.
 
-Models that cut text into different pieces make different mistakes. StaticEmbeddings trained on
-the same corpus pairs but over vocabularies of 8,000, 16,000 and 32,000 pieces agree less than
-seeds of one vocabulary do, and averaging their cosines ranks better than either alone (on SciFact,
-corpus only; the figures are in ``benchmarks/RESULTS.md``). The parts cannot join into one
+StaticEmbeddings trained on
+the same corpus pairs but over vocabularies of 8,000, 16,000 and 32,000 pieces, their cosines
+averaged, rank better than more seeds of one vocabulary (on SciFact, corpus only; the figures are
+in ``benchmarks/RESULTS.md``). The parts cannot join into one
 StaticEmbedding (each has its own tokenizer), so each part's normalised embedding is scaled by
 the square root of its share of the weights and the parts are placed side by side: the inner
 product of two such vectors is the weighted mean of the parts' cosines, and one FAISS index

@@ -53,8 +53,8 @@ class BiEncoderConfig:
         vocab_sizes: static, from scratch: also train `members` seeds (the same seeds, so the same
             pairs) over a corpus WordPiece tokenizer of each of these sizes, join each vocabulary's
             members, and save stage 1 as an encoder ensemble (`retrieval.encoder_ensemble`) whose
-            similarity is the mean of the vocabularies' cosines. Vocabularies cut words differently
-            and err differently: on SciFact, corpus only, 16,000 pieces x 5 seeds score the 809 train
+            similarity is the mean of the vocabularies' cosines. Vocabularies cut words differently:
+            on SciFact, corpus only, 16,000 pieces x 5 seeds score the 809 train
             queries at 0.6855, 16,000, 32,000 and 8,000 pieces x 4 seeds each at 0.693
             (`benchmarks/RESULTS.md`). Empty (the default): one model.
         seed: every random choice (initialisation, pair sampling, batch order).
