@@ -60,12 +60,17 @@ def _variants() -> dict[str, Any]:
         "one-vocabulary": replace(
             DEFAULT, name="one-vocabulary", corpus_bi_encoder=replace(DEFAULT.corpus_bi_encoder, members=5, vocab_sizes=())
         ),
+        # Corpus only, stage 2 before the reranker ensemble: one reranker (the recipe's tokenizer), 4 epochs.
+        "one-reranker": replace(
+            DEFAULT, name="one-reranker", reranker_per_vocabulary=False,
+            corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, epochs=4),
+        ),
     }
 
 
 VARIANTS = (
     "default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "text-only", "no-init", "keep-inflections",
-    "corpus-sentences", "one-vocabulary",
+    "corpus-sentences", "one-vocabulary", "one-reranker",
 )
 
 
@@ -107,8 +112,10 @@ def _rerank(
     if reranker.sentence_weight:
         lists = SentenceScorer(encoder, cache_size=len(docs)).with_scores(texts, lists)
     fused = reranker.score(texts, lists)
-    weights = reranker.stage1_weight, reranker.sentence_weight
-    reranker.stage1_weight = reranker.sentence_weight = 0.0
+    parts = getattr(reranker, "parts", [reranker])  # a reranker ensemble's parts each fuse their own
+    weights = [w for p in parts for w in (p.stage1_weight, p.sentence_weight)]
+    for p in parts:
+        p.stage1_weight = p.sentence_weight = 0.0
     alone = reranker.score(texts, lists) if any(weights) else fused
 
     def as_run(scores: list) -> dict:
@@ -123,7 +130,7 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     from benchmarks.datasets import load_beir
     from rerank.recipe import scratch_models
     from retrieval import Encoder, build_index
-    from retrieval.train import BULK_ENCODING
+    from retrieval.train import BULK_ENCODING, MAIN_PART
 
     name, with_labels = REGIMES[regime]
     folder = SHARED / name
@@ -179,7 +186,12 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     tag = f"{regime}-{variant}"
     (out_dir / f"{tag}.json").write_text(json.dumps(result, indent=2, default=str))
     for fname in ("history.csv", "history.json", "history.png", "calibration.json"):
-        shutil.copy(made.reranker_path / fname, out_dir / f"{tag}-{fname}")
+        # A reranker ensemble keeps its calibration beside its parts and each part's history in the part;
+        # the history copied is the part on the recipe's own tokenizer.
+        source = made.reranker_path / fname
+        if not source.exists():
+            source = made.reranker_path / MAIN_PART / fname
+        shutil.copy(source, out_dir / f"{tag}-{fname}")
     return result
 
 

@@ -172,7 +172,16 @@ class CrossEncoderReranker:
 
         A local folder's ``calibration.json`` (from training) sets `threshold`. Extra keyword
         arguments go to ``sentence_transformers.CrossEncoder`` (``revision``, ``model_kwargs``, ...).
+        A folder written by `rerank.reranker_ensemble.save_reranker_ensemble` loads as a
+        `RerankerEnsemble` (each part with these options).
         """
+        from rerank.reranker_ensemble import RerankerEnsemble, is_reranker_ensemble
+
+        if is_reranker_ensemble(model):
+            return RerankerEnsemble.load(  # type: ignore[return-value]
+                model, device=device, max_length=max_length, max_tokens=max_tokens, workers=workers, int8=int8,
+                packed=packed, show_progress=show_progress, **kwargs,
+            )
         loaded = _load_cross_encoder(str(model), device, max_length, **kwargs)
         return cls(
             loaded,
@@ -228,6 +237,11 @@ class CrossEncoderReranker:
         the same way (the `Searcher` sets it; elsewhere wrap the reranker with
         `retrieval.with_sentence_scores`).
         """
+        return [scores_from_logits(row, self.activation).scores for row in self.fused_logits(queries, candidates)]
+
+    def fused_logits(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
+        """The logits `score` turns into probabilities, per query, with the calibrated evidence added
+        (float64 where any is: `rerank.fusion.fuse_stage1`)."""
         from rerank.fusion import fuse_stage1
 
         if isinstance(queries, str):
@@ -257,7 +271,7 @@ class CrossEncoderReranker:
                 fuse_stage1(row, [getattr(h, f"{name}_score") for h in hits], weight, mean, std)
                 for row, hits in zip(lists, candidates)
             ]
-        return [scores_from_logits(row, self.activation).scores for row in lists]
+        return list(lists)
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Ranking scores (probability of relevance) of (query, passage) pairs alone, float32 (no stage-1 weight)."""

@@ -38,6 +38,10 @@ CORPUS_RESIDUAL_OFFSET = 3.0
 # With labels, the reranker's learning rate, chosen on held-out validation among 3e-3, 1e-2 and 3e-2
 # (with and without per-term networks: the grid is in the comment above DEFAULT).
 RESIDUAL_LEARNING_RATE = 3e-3
+# Without labels the reranker trains one epoch: over 4 its validation AP peaked at epoch 1 and fell
+# (0.447, 0.138, 0.100, 0.096), and one epoch's schedule ranks the 809 SciFact train queries better
+# (see the comment above DEFAULT).
+CORPUS_RERANKER_EPOCHS = 1
 # Queries (corpus sentences neither stage 1 trained on) that carry the stage-1 z-scale to a refit stage 1.
 TRANSFER_QUERIES = 300
 
@@ -73,6 +77,12 @@ class RecipeBudget:
             Holding the queries out costs stage 1 about 0.02-0.03 nDCG@10 on SciFact; without a new
             standardisation the refit stage 1 got a weight on the wrong scale (v4: Searcher 0.818
             below its 0.823).
+        reranker_per_vocabulary: without labels, when stage 1 is an ensemble of vocabularies
+            (`BiEncoderConfig.vocab_sizes`, static, initialised from stage 1), train one reranker on
+            each part's tokenizer and token vectors, on the same rows, and save them as one
+            `rerank.reranker_ensemble` (the mean of their fused logits; its thresholds fitted on the
+            validation rows' ensemble probabilities). The part on the recipe's tokenizer is the
+            reranker the recipe trains without this option.
         cross_validate_weight: with labels and cross-fitted stage 1s, choose the stage-1 weight on
             every labelled query: per fold, a reranker trained without the fold's queries scores
             their lists from the fold's stage 1 (two more rerankers on half the rows each), beside
@@ -94,6 +104,7 @@ class RecipeBudget:
     residual_folds: int = 2
     refit_stage1: bool = False
     cross_validate_weight: bool = False
+    reranker_per_vocabulary: bool = False
 
     def __post_init__(self) -> None:
         if self.residual_folds < 2:
@@ -115,6 +126,7 @@ class RecipeBudget:
             "residual_folds": self.residual_folds,
             "refit_stage1": self.refit_stage1,
             "cross_validate_weight": self.cross_validate_weight,
+            "reranker_per_vocabulary": self.reranker_per_vocabulary,
         }
 
 
@@ -243,10 +255,11 @@ DEFAULT = RecipeBudget(
     cross_encoder=replace(
         _KERNEL_RERANKER, stage1_offset=RESIDUAL_OFFSET, learning_rate=RESIDUAL_LEARNING_RATE, fuse_sentences=True
     ),
-    corpus_cross_encoder=replace(_KERNEL_RERANKER, stage1_offset=CORPUS_RESIDUAL_OFFSET),
+    corpus_cross_encoder=replace(_KERNEL_RERANKER, stage1_offset=CORPUS_RESIDUAL_OFFSET, epochs=CORPUS_RERANKER_EPOCHS),
     pseudo_limit=1000,
     refit_stage1=True,
     cross_validate_weight=True,
+    reranker_per_vocabulary=True,
 )
 
 BERT_RERANKER = replace(
@@ -309,6 +322,8 @@ def cache_key(budget: RecipeBudget, labelled: bool, seed: int, fingerprint: str)
         del described["cross_validate_weight"]
     elif not used.cross_validate_weight:
         del described["cross_validate_weight"]  # added after version 9: off trains as before
+    if labelled or not used.reranker_per_vocabulary:
+        del described["reranker_per_vocabulary"]  # added after version 9, and only used without labels
     for part, silent in _KEY_SILENT_DEFAULTS.items():
         for name, value in silent.items():
             if name in described[part] and described[part][name] == value:
@@ -394,7 +409,74 @@ def _cross_validated_weight_evidence(
     return evidence, time.perf_counter() - started
 
 
+def _reranker_per_vocabulary(
+    folder: Path, encoder_dir: Path, tokenizer: Path, config: CrossEncoderConfig, data: Any, texts: Mapping[str, str],
+    encoder: Any, titles: Mapping[str, str], show_progress: bool,
+) -> Any:
+    """One reranker per part of the ensemble stage 1 (its tokenizer, its token vectors), saved as one
+    `rerank.reranker_ensemble` under ``folder / "reranker"``; a `CrossEncoderResult` of the whole."""
+    from rerank.cross_encoder import CrossEncoderReranker
+    from rerank.reranker_ensemble import RerankerEnsemble, ensemble_thresholds, save_reranker_ensemble
+    from rerank.train import CrossEncoderResult, train_cross_encoder
+    from retrieval.encoder_ensemble import ENSEMBLE_FILE
+    from retrieval.train import MAIN_PART
+
+    started = time.perf_counter()
+    parts = json.loads((Path(encoder_dir) / ENSEMBLE_FILE).read_text())["parts"]
+    out = folder / "reranker"
+    made = None
+    for part in parts:
+        part_dir = Path(encoder_dir) / part
+        own = Path(tokenizer) if part == MAIN_PART else _part_tokenizer(part_dir, Path(tokenizer), folder / f".tokenizer-{part}")
+        made = train_cross_encoder(
+            data.train, data.validation, out / part, replace(config, tokenizer=str(own), init_embeddings=str(part_dir)),
+            show_progress, validation_lists=data.validation_lists, corpus_texts=list(texts.values()),
+            weight_evidence=[], sentence_encoder=encoder, titles=titles,
+        )
+        if own != Path(tokenizer):
+            shutil.rmtree(own, ignore_errors=True)
+    ensemble = RerankerEnsemble([CrossEncoderReranker.load(str(out / part), device="cpu") for part in parts], str(out))
+    calibration = ensemble_thresholds(ensemble, _validation_hits(data), config.beta)
+    save_reranker_ensemble(out, parts, None, calibration)
+    assert made is not None
+    return CrossEncoderResult(out, time.perf_counter() - started, calibration, made.train_rows, made.validation_rows)
+
+
+def _part_tokenizer(part_dir: Path, like: Path, out: Path) -> Path:
+    """A tokenizer folder for an encoder part: the part's own ``tokenizer.json`` (a StaticEmbedding
+    saves it) with the recipe tokenizer's settings (special tokens, lower case: `train_wordpieces`
+    learns every size with the same ones)."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(part_dir / "tokenizer.json", out / "tokenizer.json")
+    shutil.copy(like / "tokenizer_config.json", out / "tokenizer_config.json")
+    return out
+
+
+def _validation_hits(data: Any) -> list[tuple[str, list[Any], list[int]]]:
+    """Stage-2 validation rows as (query, hits with stage-1 scores, labels), per query: the rows whose
+    document is in the query's stage-1 list (the others have no stage-1 score at search time)."""
+    from retrieval.types import Hit
+
+    lists = {c.query_id: c for c in data.validation_lists}
+    grouped: dict[str, list[Any]] = {}
+    for row in data.validation:
+        c = lists.get(row.query_id)
+        if c is not None and row.doc_id in c.doc_ids:
+            grouped.setdefault(row.query_id, []).append(row)
+    out = []
+    for qid, rows in grouped.items():
+        c = lists[qid]
+        at = {d: i for i, d in enumerate(c.doc_ids)}
+        hits = [
+            Hit(r.doc_id, 0.0, at[r.doc_id] + 1, "", r.passage, stage1_score=c.stage1_scores[at[r.doc_id]], stage1_rank=at[r.doc_id] + 1)
+            for r in rows
+        ]
+        out.append((c.query, hits, [r.label for r in rows]))
+    return out
+
+
 def _cached(folder: Path) -> ScratchModels | None:
+    from rerank.reranker_ensemble import is_reranker_ensemble
     from retrieval.encoder_ensemble import is_ensemble
 
     done = folder / "recipe.json"
@@ -402,7 +484,7 @@ def _cached(folder: Path) -> ScratchModels | None:
         return None
     record = json.loads(done.read_text())
     enc, rer = folder / "encoder", folder / "reranker"
-    if not ((enc / "modules.json").exists() or is_ensemble(enc)) or not (rer / "config.json").exists():
+    if not ((enc / "modules.json").exists() or is_ensemble(enc)) or not ((rer / "config.json").exists() or is_reranker_ensemble(rer)):
         return None
     return ScratchModels(enc, rer, record["train_seconds"], {**record["recipe"], "cached": True})
 
@@ -434,6 +516,7 @@ def scratch_models(
     """
     from indexes import read_corpus
     from retrieval.encoder import Encoder, document_text
+    from retrieval.encoder_ensemble import is_ensemble
     from retrieval.indexing import build_index
     from retrieval.train import BULK_ENCODING, corpus_anchors, static_part, train_bi_encoder
     from retrieval.train_tokenizer import train_wordpiece
@@ -503,11 +586,14 @@ def scratch_models(
         )
     for path in sorted(folder.glob("encoder-fold*")):
         shutil.rmtree(path, ignore_errors=True)
-    stage2 = train_cross_encoder(
-        data.train, data.validation, folder / "reranker", ce_config, show_progress,
-        validation_lists=data.validation_lists, corpus_texts=list(texts.values()),
-        weight_evidence=evidence, sentence_encoder=encoder, titles=titles,
-    )
+    if not labelled and budget.reranker_per_vocabulary and from_stage1 and is_ensemble(stage1.path):
+        stage2 = _reranker_per_vocabulary(folder, stage1.path, tokenizer, ce_config, data, texts, encoder, titles, show_progress)
+    else:
+        stage2 = train_cross_encoder(
+            data.train, data.validation, folder / "reranker", ce_config, show_progress,
+            validation_lists=data.validation_lists, corpus_texts=list(texts.values()),
+            weight_evidence=evidence, sentence_encoder=encoder, titles=titles,
+        )
     seconds["stage2"] = stage2.seconds
     if refit:
         final = train_bi_encoder(docs, folder / "encoder", bi_config, train_queries, train_qrels, show_progress)

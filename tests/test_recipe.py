@@ -266,3 +266,49 @@ def test_sentence_scores_are_fused_from_each_lists_own_stage1_and_carried_to_the
     assert cache_key(budget, True, 0, "d") != cache_key(
         replace(budget, cross_encoder=replace(budget.cross_encoder, fuse_sentences=False)), True, 0, "d"
     )
+
+
+def test_corpus_recipe_trains_a_reranker_per_vocabulary_and_searches_with_their_mean(tmp_path):
+    """Without labels and with an ensemble stage 1, stage 2 is one reranker per vocabulary: each an ordinary
+    CrossEncoder folder, the part on the recipe's tokenizer the one the recipe trains without the option, and
+    the ensemble's score the activation of the parts' mean fused logit, with its own fitted threshold."""
+    import json
+    from dataclasses import replace
+
+    import numpy as np
+    from sentence_transformers import CrossEncoder
+
+    from rerank import CrossEncoderReranker
+    from rerank.reranker_ensemble import RerankerEnsemble
+    from retrieval import Searcher, build_index
+    from retrieval.encoder import Encoder
+
+    ensemble_recipe = replace(
+        FAST, corpus_bi_encoder=FAST.bi_encoder.replace(vocab_sizes=(120,)),
+        corpus_cross_encoder=replace(FAST.cross_encoder, stage1_offset=1.0), reranker_per_vocabulary=True,
+    )
+    made = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, budget=ensemble_recipe, show_progress=False)
+    spec = json.loads((made.reranker_path / "reranker_ensemble.json").read_text())
+    assert spec["parts"] == ["main", "vocab-120"]
+    for part in spec["parts"]:
+        CrossEncoder(str(made.reranker_path / part), device="cpu")
+    assert not list(made.reranker_path.parent.glob(".tokenizer-*"))  # the parts keep their own tokenizers
+    single = scratch_models(
+        Path("toy"), RECORDS, None, None, tmp_path, budget=replace(ensemble_recipe, reranker_per_vocabulary=False),
+        show_progress=False,
+    )
+    main_part = (made.reranker_path / "main" / "model.safetensors").read_bytes()
+    assert main_part == (single.reranker_path / "model.safetensors").read_bytes()
+
+    reranker = CrossEncoderReranker.load(str(made.reranker_path), device="cpu")
+    assert isinstance(reranker, RerankerEnsemble) and len(reranker.parts) == 2
+    assert reranker.threshold == json.loads((made.reranker_path / "calibration.json").read_text())["threshold"]
+    encoder = Encoder.load(str(made.encoder_path), device="cpu")
+    index = build_index(RECORDS, encoder, show_progress=False)
+    hits = Searcher(index, encoder).query("protein folding", k=5, candidates=10)
+    alone = [p.fused_logits(["protein folding"], [hits])[0] for p in reranker.parts]
+    mean = ((alone[0] + alone[1]) / 2).reshape(-1)
+    np.testing.assert_allclose(reranker.score(["protein folding"], [hits])[0], 1 / (1 + np.exp(-mean)), rtol=1e-9)
+    assert not np.allclose(alone[0], alone[1])  # two vocabularies, two different rerankers
+    reranked = Searcher(index, encoder, reranker=reranker).query("protein folding", k=5, candidates=10)
+    assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
