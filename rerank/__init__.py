@@ -9,6 +9,7 @@ from rerank.kernel_model import KernelMatchConfig, KernelMatchForSequenceClassif
 from rerank.outputs import PairScores, activation_for, scores_from_logits
 from rerank.packed_bert import PackedBert
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
+from rerank.reranker_ensemble import RerankerEnsemble, save_reranker_ensemble
 from rerank.scratch import kernel_cross_encoder, random_cross_encoder
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "PackedBert",
     "PairScores",
     "RerankStats",
+    "RerankerEnsemble",
     "activation_for",
     "choose_stage1_weight",
     "encode_pairs",
@@ -27,6 +29,7 @@ __all__ = [
     "kernel_cross_encoder",
     "random_cross_encoder",
     "read_calibration",
+    "save_reranker_ensemble",
     "scores_from_logits",
     "token_batches",
 ]

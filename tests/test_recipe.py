@@ -74,6 +74,10 @@ def test_cache_key_follows_only_what_the_run_uses():
     assert cache_key(residual, False, 0, "data") != cache_key(FAST, False, 0, "data")
     same = replace(FAST, corpus_cross_encoder=FAST.cross_encoder)
     assert cache_key(same, False, 0, "data") == cache_key(FAST, False, 0, "data")
+    # One reranker per vocabulary is a corpus-only option: the labelled key ignores it.
+    per_vocabulary = replace(FAST, reranker_per_vocabulary=True)
+    assert cache_key(per_vocabulary, True, 0, "data") == cache_key(FAST, True, 0, "data")
+    assert cache_key(per_vocabulary, False, 0, "data") != cache_key(FAST, False, 0, "data")
 
 
 def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
@@ -88,9 +92,11 @@ def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
     # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac),
     # and when it fused sentence scores (was 00d4c1fa35b2682e). The corpus-only one moved when its
     # stage 1 became an ensemble of three vocabularies (was fdd96d9ff80aedb0); the labelled one kept
-    # its settings, and its key (the new `vocab_sizes` field is silent at its default).
+    # its settings, and its key (the new `vocab_sizes` field is silent at its default). The corpus-only
+    # one again when stage 2 became one reranker per vocabulary, one epoch each (was 8ec05260f1c40479);
+    # the labelled key stays (`reranker_per_vocabulary` is only read without labels).
     assert cache_key(DEFAULT, True, 0, "data") == "e7cd5b8ed7d90bc5"
-    assert cache_key(DEFAULT, False, 0, "data") == "8ec05260f1c40479"
+    assert cache_key(DEFAULT, False, 0, "data") == "8425814b731bbe96"
 
 
 def test_searcher_uses_the_scratch_models(cache_dir):
