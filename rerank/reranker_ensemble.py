@@ -17,7 +17,6 @@ kind of folder.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from rerank.calibration import CALIBRATION_FILE, read_calibration
 from rerank.outputs import scores_from_logits
+from retrieval.encoder_ensemble import check_saved_parts, check_weights, write_json_atomic
 from retrieval.types import Hit
 
 __all__ = ["ENSEMBLE_FILE", "RerankerEnsemble", "ensemble_thresholds", "is_reranker_ensemble", "save_reranker_ensemble"]
@@ -37,21 +37,6 @@ FORMAT_VERSION = 1
 def is_reranker_ensemble(path: str | Path) -> bool:
     """Whether `path` is a folder that `save_reranker_ensemble` wrote."""
     return (Path(path) / ENSEMBLE_FILE).is_file()
-
-
-def _check(parts: Sequence[Any], weights: Sequence[float]) -> None:
-    if not parts:
-        raise ValueError("a reranker ensemble needs at least one part")
-    if len(weights) != len(parts):
-        raise ValueError(f"{len(parts)} parts but {len(weights)} weights; give one weight per part")
-    if any(not np.isfinite(w) or w <= 0 for w in weights):
-        raise ValueError(f"ensemble weights must be positive and finite, got {list(weights)}")
-
-
-def _write_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    temporary = path.parent / f".{path.name}.tmp"
-    temporary.write_text(json.dumps(payload, indent=2))
-    os.replace(temporary, path)
 
 
 def save_reranker_ensemble(
@@ -68,15 +53,10 @@ def save_reranker_ensemble(
     """
     out_dir = Path(out_dir)
     weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
-    _check(parts, weights)
-    for part in parts:
-        if Path(part).is_absolute() or ".." in Path(part).parts:
-            raise ValueError(f"ensemble part {part!r} must be a sub-folder name of {out_dir}")
-        if not (out_dir / part / "config.json").is_file():
-            raise FileNotFoundError(f"{out_dir / part} is not a saved cross-encoder (no config.json)")
+    check_saved_parts(out_dir, parts, weights, "config.json", "cross-encoder")
     if calibration is not None:
-        _write_atomic(out_dir / CALIBRATION_FILE, calibration)
-    _write_atomic(out_dir / ENSEMBLE_FILE, {"format_version": FORMAT_VERSION, "parts": list(parts), "weights": weights})
+        write_json_atomic(out_dir / CALIBRATION_FILE, calibration)
+    write_json_atomic(out_dir / ENSEMBLE_FILE, {"format_version": FORMAT_VERSION, "parts": list(parts), "weights": weights})
     return out_dir
 
 
@@ -100,7 +80,7 @@ class RerankerEnsemble:
         calibration: Mapping[str, Any] | None = None,
     ) -> None:
         weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
-        _check(parts, weights)
+        check_weights(parts, weights)
         activations = {p.activation for p in parts}
         if len(activations) != 1:
             raise ValueError(f"ensemble parts must share one activation (one or two labels each), got {sorted(activations)}")

@@ -26,7 +26,9 @@ import numpy as np
 
 from retrieval.encoder import Encoder
 
-__all__ = ["ENSEMBLE_FILE", "EncoderEnsemble", "is_ensemble", "save_ensemble"]
+__all__ = [
+    "ENSEMBLE_FILE", "EncoderEnsemble", "check_saved_parts", "check_weights", "is_ensemble", "save_ensemble", "write_json_atomic",
+]
 
 ENSEMBLE_FILE = "encoder_ensemble.json"
 FORMAT_VERSION = 1
@@ -47,21 +49,33 @@ def save_ensemble(out_dir: str | Path, parts: Sequence[str], weights: Sequence[f
     """
     out_dir = Path(out_dir)
     weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
-    _check(parts, weights)
-    for part in parts:
-        if Path(part).is_absolute() or ".." in Path(part).parts:
-            raise ValueError(f"ensemble part {part!r} must be a sub-folder name of {out_dir}")
-        if not (out_dir / part / "modules.json").is_file():
-            raise FileNotFoundError(f"{out_dir / part} is not a saved sentence-transformers model (no modules.json)")
-    temporary = out_dir / f".{ENSEMBLE_FILE}.tmp"
-    temporary.write_text(json.dumps({"format_version": FORMAT_VERSION, "parts": list(parts), "weights": weights}, indent=2))
-    os.replace(temporary, out_dir / ENSEMBLE_FILE)
+    check_saved_parts(out_dir, parts, weights, "modules.json", "sentence-transformers model")
+    write_json_atomic(out_dir / ENSEMBLE_FILE, {"format_version": FORMAT_VERSION, "parts": list(parts), "weights": weights})
     return out_dir
 
 
-def _check(parts: Sequence[Any], weights: Sequence[float]) -> None:
+def check_saved_parts(out_dir: Path, parts: Sequence[str], weights: Sequence[float], marker: str, what: str) -> None:
+    """Refuse an ensemble description whose parts are not saved sub-folders of `out_dir` (each with
+    `marker`, a saved `what`), or whose weights are not one positive number per part."""
+    check_weights(parts, weights)
+    for part in parts:
+        if Path(part).is_absolute() or ".." in Path(part).parts:
+            raise ValueError(f"ensemble part {part!r} must be a sub-folder name of {out_dir}")
+        if not (out_dir / part / marker).is_file():
+            raise FileNotFoundError(f"{out_dir / part} is not a saved {what} (no {marker})")
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write `payload` as JSON beside `path`, then rename it over `path` (a reader never sees half a file)."""
+    temporary = path.parent / f".{path.name}.tmp"
+    temporary.write_text(json.dumps(payload, indent=2))
+    os.replace(temporary, path)
+
+
+def check_weights(parts: Sequence[Any], weights: Sequence[float]) -> None:
+    """Refuse an empty ensemble, or weights that are not one positive finite number per part."""
     if not parts:
-        raise ValueError("an encoder ensemble needs at least one part")
+        raise ValueError("an ensemble needs at least one part")
     if len(weights) != len(parts):
         raise ValueError(f"{len(parts)} parts but {len(weights)} weights; give one weight per part")
     if any(not np.isfinite(w) or w <= 0 for w in weights):
@@ -87,7 +101,7 @@ class EncoderEnsemble(Encoder):
 
     def __init__(self, parts: Sequence[Encoder], name: str, weights: Sequence[float] | None = None) -> None:
         weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
-        _check(parts, weights)
+        check_weights(parts, weights)
         for part in parts:
             if part.metric != "cosine" or part.query_prompt or part.document_prompt:
                 raise ValueError(
