@@ -6,7 +6,15 @@ numpy, faiss and pyarrow only: nothing here imports torch or a higher layer.
 from indexes.corpus import read_corpus
 from indexes.docstore import DocStore
 from indexes.documents import Document, validate_documents
-from indexes.errors import CorpusError, EncoderMismatchError, IndexFormatError
+from indexes.errors import (
+    CorpusError,
+    EncoderMismatchError,
+    FactoryError,
+    IndexConflictError,
+    IndexFormatError,
+    IndexPathError,
+)
+from indexes.fsops import FileSystem
 from indexes.index import Index
 from indexes.manifest import Manifest
 from indexes.vectors import VectorIndex, gpu_count
@@ -16,8 +24,12 @@ __all__ = [
     "DocStore",
     "Document",
     "EncoderMismatchError",
+    "FactoryError",
+    "FileSystem",
     "Index",
+    "IndexConflictError",
     "IndexFormatError",
+    "IndexPathError",
     "Manifest",
     "VectorIndex",
     "gpu_count",

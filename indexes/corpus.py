@@ -14,10 +14,17 @@ __all__ = ["read_corpus", "read_jsonl"]
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file, naming the line of any record that does not parse."""
+    """Read a UTF-8 JSON-lines file, naming the line of any record that does not decode or parse."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"{path}:{number}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                    "re-encode the file as UTF-8"
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -50,7 +57,7 @@ def _load_hub_dataset(name: str) -> list[dict[str, Any]]:
 
 
 def read_corpus(source: Any) -> list[Document]:
-    """Read and validate documents from any supported source.
+    """Read and validate documents from any supported source; an empty corpus is a CorpusError.
 
     Args:
         source: a BEIR folder (holding ``corpus.jsonl``), a ``.jsonl`` or ``.parquet`` file, a
@@ -64,6 +71,14 @@ def read_corpus(source: Any) -> list[Document]:
         >>> read_corpus([{"_id": "a", "title": "", "text": "hello"}])[0].text
         'hello'
     """
+    docs = _read(source)
+    if not docs:
+        where = source if isinstance(source, (str, Path)) else f"the {type(source).__name__} given"
+        raise CorpusError(f"{where}: the corpus holds no documents; there is nothing to index")
+    return docs
+
+
+def _read(source: Any) -> list[Document]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():

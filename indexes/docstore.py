@@ -53,6 +53,11 @@ class DocStore:
     def doc_ids(self) -> list[str]:
         return self._table.column("doc_id").to_pylist()
 
+    @property
+    def row_ids(self) -> np.ndarray:
+        """The row id of every document, in insertion order."""
+        return self._table.column("row_id").to_numpy()
+
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._row_of
 

@@ -29,6 +29,17 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _not_unicode(**fields: str) -> str | None:
+    """Which field cannot be stored as UTF-8 (a lone surrogate, from non-UTF-8 input), else None."""
+    for name, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = f"a lone surrogate {value[exc.start]!r} at position {exc.start}"
+            return f"{name} holds {where}: the input was not UTF-8"
+    return None
+
+
 def _as_document(record: Any) -> Document:
     if isinstance(record, Document):
         return record
@@ -78,6 +89,10 @@ def validate_documents(records: Iterable[Any], existing_ids: Iterable[str] = ())
             continue
         if not isinstance(doc.title, str):
             problems.append(f"{where}: title must be a string, got {type(doc.title).__name__}")
+            continue
+        unencodable = _not_unicode(id=doc_id, text=doc.text, title=doc.title)
+        if unencodable:
+            problems.append(f"{where}: {unencodable}")
             continue
         try:
             json.dumps(dict(doc.metadata))

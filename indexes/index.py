@@ -1,13 +1,11 @@
-"""An index is a directory that describes itself: manifest.json, vectors.faiss and docs.parquet."""
+"""An index: vectors, documents and the manifest that ties them to an encoder, saved as one folder.
+
+How the folder is written and replaced safely is `indexes.directory`'s business.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 import threading
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,35 +13,54 @@ from typing import Any
 
 import numpy as np
 
+from indexes.directory import IndexDirectory
 from indexes.docstore import DocStore
 from indexes.documents import Document, validate_documents
 from indexes.errors import IndexFormatError
-from indexes.manifest import Manifest, library_versions
+from indexes.fsops import FileSystem
+from indexes.manifest import Manifest
 from indexes.vectors import VectorIndex
 
 __all__ = ["Index"]
 
-MANIFEST, VECTORS, DOCS = "manifest.json", "vectors.faiss", "docs.parquet"
+
+def _doc_ids(doc_ids: Iterable[str]) -> list[str]:
+    """Ids to remove, each once, in order; a bare string (an id, not a list of ids) is refused."""
+    if isinstance(doc_ids, (str, bytes, bytearray)):
+        raise TypeError(
+            f"remove takes a list of document ids, got the single {type(doc_ids).__name__} {doc_ids!r}; "
+            f"write remove([{doc_ids!r}])"
+        )
+    out = []
+    for doc_id in doc_ids:
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)  # as `add` stores integer ids
+        if not isinstance(doc_id, str):
+            raise TypeError(f"document ids are strings, got {type(doc_id).__name__} {doc_id!r}")
+        out.append(doc_id)
+    return list(dict.fromkeys(out))
 
 
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _backup_of(path: Path) -> Path:
-    return path.with_name(f".{path.name}.previous")
+def _check_consistent(manifest: Manifest, vectors: VectorIndex, docs: DocStore, files: dict[str, Path]) -> None:
+    """Refuse data files that disagree with each other or with the manifest."""
+    where = files["vectors"].parent / "manifest.json"
+    if vectors.dim != manifest.dim:
+        raise IndexFormatError(f"{files['vectors']}: {vectors.dim}-d vectors, the manifest says {manifest.dim}")
+    if vectors.ntotal != manifest.doc_count or len(docs) != manifest.doc_count:
+        raise IndexFormatError(
+            f"{where}: {vectors.ntotal} vectors and {len(docs)} documents, the manifest says {manifest.doc_count}"
+        )
+    rows = docs.row_ids
+    if len(rows) and int(rows.max()) >= manifest.next_row_id:
+        raise IndexFormatError(
+            f"{where}: field 'next_row_id' is {manifest.next_row_id} but row id {int(rows.max())} is in use; "
+            "documents added now would reuse row ids. The manifest is corrupt: rebuild the index"
+        )
+    if (len(rows) and int(rows.min()) < 0) or len(np.unique(rows)) != len(rows):
+        raise IndexFormatError(f"{files['docs']}: row ids are negative or repeated; rebuild the index")
+    ids = vectors.ids()
+    if ids is not None and not np.array_equal(np.sort(ids), np.sort(rows)):
+        raise IndexFormatError(f"{files['vectors']}: its ids are not the documents' row ids; rebuild the index")
 
 
 class Index:
@@ -63,6 +80,7 @@ class Index:
         self.vectors, self.docs = vectors, docs
         self._manifest = manifest
         self._lock = threading.RLock()
+        self._origin: tuple[str, Manifest] | None = None  # (folder, manifest) last loaded from or saved to
 
     @classmethod
     def create(
@@ -87,7 +105,8 @@ class Index:
     def __len__(self) -> int:
         return len(self.docs)
 
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+    def prepare_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """`vectors` as this index stores them: float32, L2-normalised when the manifest says so."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim == 2 and self._manifest.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -98,7 +117,7 @@ class Index:
         """Add documents with their vectors, in one step: either all are added or none."""
         with self._lock:
             docs = validate_documents(documents, existing_ids=self.docs.doc_ids)
-            vectors = self._prepare(vectors)
+            vectors = self.prepare_vectors(vectors)
             if len(docs) != len(vectors):
                 raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
             if not docs:
@@ -114,18 +133,22 @@ class Index:
             self._manifest = replace(self._manifest, doc_count=len(self.docs), next_row_id=start + len(docs))
 
     def remove(self, doc_ids: Iterable[str]) -> int:
-        """Remove documents by id; NotImplementedError where the FAISS type cannot remove."""
+        """Remove documents by id, all or none; returns how many were removed (each id counts once).
+
+        Raises TypeError for a bare string (pass a list), KeyError naming unknown ids, and
+        NotImplementedError where the FAISS type cannot remove.
+        """
+        doc_ids = _doc_ids(doc_ids)
         with self._lock:
-            doc_ids = list(doc_ids)
             rows = self.docs.row_ids_of(doc_ids)
             self.vectors.remove(rows)
-            self.docs.remove(doc_ids)
+            removed = self.docs.remove(doc_ids)
             self._manifest = replace(self._manifest, doc_count=len(self.docs))
-            return len(rows)
+            return len(removed)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[Document, float]]]:
         """Top-k (document, score) per query vector, best first; fewer when the corpus is smaller."""
-        queries = self._prepare(queries)
+        queries = self.prepare_vectors(queries)
         with self._lock:
             scores, ids = self.vectors.search(queries, k)
             out = []
@@ -135,72 +158,53 @@ class Index:
                 out.append(list(zip(docs, (float(s) for s in row_scores[keep]))))
         return out
 
-    def save(self, path: str | Path) -> Path:
-        """Write the index directory atomically: a crash mid-save leaves the previous index intact."""
-        path = Path(path).absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | Path, *, lock_timeout: float = 10.0, fs: FileSystem | None = None) -> Path:
+        """Write the index folder; a crash at any point leaves the previous index or this one loadable.
+
+        Args:
+            path: the index folder: new, empty, or one this library wrote (anything else is refused
+                with IndexPathError; nothing there is deleted).
+            lock_timeout: seconds to wait for another writer's lock before IndexConflictError.
+            fs: the file-system steps (tests pass one that stops at a chosen step).
+
+        Raises IndexConflictError where another process saved to `path` after this index was loaded
+        from it. The protocol is described in `indexes.directory`.
+        """
+        directory = IndexDirectory(path, fs)
         with self._lock:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-            try:
-                self.vectors.write(tmp / VECTORS)
-                self.docs.save(tmp / DOCS)
-                files = {}
-                for name in (VECTORS, DOCS):
-                    with open(tmp / name, "rb") as handle:
-                        os.fsync(handle.fileno())
-                    files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _digest(tmp / name)}
-                manifest = replace(self._manifest, files=files, libraries=library_versions())
-                manifest.write(tmp / MANIFEST)
-                with open(tmp / MANIFEST, "rb") as handle:
-                    os.fsync(handle.fileno())
-                _fsync_dir(tmp)
-                backup = _backup_of(path)
-                if backup.exists():
-                    shutil.rmtree(backup)
-                if path.exists():
-                    os.rename(path, backup)
-                os.rename(tmp, path)
-                _fsync_dir(path.parent)
-                if backup.exists():
-                    shutil.rmtree(backup)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            origin = self._origin
+            loaded = origin[1] if origin is not None and origin[0] == directory.key else None
+            with directory.writing(lock_timeout, loaded) as current:
+                writers = {"vectors": self.vectors.write, "docs": self.docs.save}
+                manifest = directory.commit(current, self._manifest, writers)
             self._manifest = manifest
-        return path
+            self._origin = (directory.key, manifest)
+        return directory.path
 
     @classmethod
-    def load(cls, path: str | Path, use_gpu: bool | None = None, verify: bool = True) -> Index:
-        """Read an index directory, checking sizes (and with `verify`, checksums) of every file."""
-        path = Path(path)
-        if not path.exists() and _backup_of(path).exists():
-            warnings.warn(f"{path} is missing: a save was interrupted; loading the previous index", stacklevel=2)
-            path = _backup_of(path)
-        if not (path / MANIFEST).exists():
-            raise IndexFormatError(f"{path} is not an index directory (no {MANIFEST}); build one with indexes.build")
-        try:
-            manifest = Manifest.from_json((path / MANIFEST).read_text(encoding="utf-8"))
-        except (ValueError, TypeError) as exc:
-            raise IndexFormatError(f"{path / MANIFEST} is corrupt or of another version: {exc}") from exc
-        for name in (VECTORS, DOCS):
-            expected = manifest.files.get(name)
-            file = path / name
-            if expected is None or not file.exists():
-                raise IndexFormatError(f"{file} is missing; the index is incomplete, rebuild it")
-            size = file.stat().st_size
-            if size != expected["bytes"]:
-                raise IndexFormatError(
-                    f"{file} has {size} bytes, the manifest says {expected['bytes']}: truncated; rebuild the index"
-                )
-            if verify and _digest(file) != expected["sha256"]:
-                raise IndexFormatError(f"{file} does not match its checksum: corrupt; rebuild the index")
-        try:
-            vectors = VectorIndex.read(path / VECTORS, manifest.factory, manifest.metric, use_gpu=use_gpu)
-            docs = DocStore.load(path / DOCS)
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise IndexFormatError(f"{path}: cannot read the index files ({exc}); rebuild the index") from exc
-        if vectors.ntotal != len(docs) or len(docs) != manifest.doc_count:
-            raise IndexFormatError(
-                f"{path}: {vectors.ntotal} vectors, {len(docs)} documents, manifest says {manifest.doc_count}"
-            )
-        return cls(vectors, docs, manifest)
+    def load(
+        cls, path: str | Path, use_gpu: bool | None = None, verify: bool = True, *, fs: FileSystem | None = None
+    ) -> Index:
+        """Read an index folder, checking its manifest and the size (and with `verify`, sha256) of every file.
+
+        Leftovers of interrupted saves are deleted afterwards when no writer holds the lock.
+        """
+        directory = IndexDirectory(path, fs)
+
+        def read(manifest: Manifest, files: dict[str, Path]) -> Index:
+            try:
+                vectors = VectorIndex.read(files["vectors"], manifest.factory, manifest.metric, use_gpu=use_gpu)
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise IndexFormatError(f"{files['vectors']}: FAISS cannot read it ({exc}); rebuild the index") from exc
+            try:
+                docs = DocStore.load(files["docs"])
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise IndexFormatError(f"{files['docs']}: cannot read it ({exc}); rebuild the index") from exc
+            _check_consistent(manifest, vectors, docs, files)
+            return cls(vectors, docs, manifest)
+
+        index, manifest = directory.read(read, verify)
+        if manifest is not None:
+            index._origin = (directory.key, manifest)
+            directory.tidy()
+        return index

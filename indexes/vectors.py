@@ -6,6 +6,7 @@ serves searches. k above the GPU limit (2048) is answered from the CPU copy.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
+from indexes.errors import FactoryError
 
 __all__ = ["GPU_MAX_K", "METRICS", "VectorIndex", "gpu_count"]
 
@@ -39,6 +42,11 @@ def _one_omp_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+_TOO_FEW = re.compile(
+    r"Number of training points \((\d+)\) should be at least as large as number of clusters \((\d+)\)"
+)
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -73,7 +81,7 @@ class VectorIndex:
         try:
             inner = faiss.index_factory(dim, factory, METRICS[metric])
         except RuntimeError as exc:
-            raise ValueError(f"FAISS cannot build factory string {factory!r}: {exc}") from exc
+            raise FactoryError(f"FAISS cannot build factory string {factory!r}: {exc}") from exc
         self._init(faiss.IndexIDMap2(inner) if not factory.startswith("IDMap") else inner, use_gpu)
 
     def _init(self, cpu_index: faiss.Index, use_gpu: bool | None) -> None:
@@ -96,11 +104,31 @@ class VectorIndex:
         return self._gpu is not None
 
     def train(self, vectors: np.ndarray) -> None:
-        """Train index types that need it (IVF, PQ); a no-op for the others."""
+        """Train index types that need it (IVF, PQ); a no-op for the others.
+
+        FactoryError where there are too few vectors for the type (fewer than its IVF lists or PQ
+        centroids), naming how many it needs.
+        """
+        vectors = _as_matrix(vectors, self.dim)
         with self._lock:
-            if not self._cpu.is_trained:
-                self._cpu.train(_as_matrix(vectors, self.dim))
-                self._gpu = None
+            self._train(vectors)
+
+    def _train(self, vectors: np.ndarray) -> None:
+        if self._cpu.is_trained:
+            return
+        try:
+            self._cpu.train(vectors)
+        except RuntimeError as exc:
+            found = _TOO_FEW.search(str(exc))
+            if found is None:
+                raise FactoryError(f"FAISS cannot train {self.factory!r} on {len(vectors)} vectors: {exc}") from exc
+            need, lists = int(found.group(2)), max(1, int(len(vectors) ** 0.5))
+            raise FactoryError(
+                f"FAISS type {self.factory!r} needs at least {need} training vectors (one per cluster), "
+                f"got {len(vectors)}: use fewer IVF lists or PQ bits (e.g. IVF{lists},Flat), "
+                "or Flat or HNSW32 for a corpus this small"
+            ) from exc
+        self._gpu = None
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add vectors under int64 ids (training first if the type needs it and is untrained)."""
@@ -109,8 +137,7 @@ class VectorIndex:
         if len(ids) != len(vectors):
             raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
         with self._lock:
-            if not self._cpu.is_trained:
-                self._cpu.train(vectors)
+            self._train(vectors)
             self._cpu.add_with_ids(vectors, ids)
             self._gpu = None  # rebuilt lazily at the next search
 
@@ -168,6 +195,11 @@ class VectorIndex:
     def reconstruct(self, row_id: int) -> np.ndarray:
         """The stored vector of one id (exact for Flat, approximate for compressed types)."""
         return self._cpu.reconstruct(int(row_id))
+
+    def ids(self) -> np.ndarray | None:
+        """Every stored id, where the FAISS type keeps an id map (None otherwise)."""
+        id_map = getattr(self._cpu, "id_map", None)
+        return None if id_map is None else faiss.vector_to_array(id_map).astype(np.int64)
 
     def write(self, path: str | Path) -> None:
         """Write the CPU index (a GPU copy is never written)."""

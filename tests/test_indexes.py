@@ -137,7 +137,7 @@ def test_remove_where_supported_and_clear_error_where_not():
 def test_save_load_round_trip_and_add_after_load(tmp_path, factory):
     index = Index.create(16, factory, "cosine")
     base, queries = _random(300, 16), _random(5, 16, 9)
-    index.vectors.train(index._prepare(base))
+    index.vectors.train(index.prepare_vectors(base))
     index.add(_docs(300), base)
     before = [[(d.doc_id, round(s, 5)) for d, s in hits] for hits in index.search(queries, 10)]
     index.save(tmp_path / "idx")
@@ -156,17 +156,17 @@ def test_manifest_describes_the_index(tmp_path):
     index.add(_docs(2), _random(2, 4))
     index.save(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["dim"] == 4 and manifest["metric"] == "cosine"
+    assert manifest["format_version"] == 2 and manifest["dim"] == 4 and manifest["metric"] == "cosine"
     assert manifest["normalize"] is True and manifest["factory"] == "Flat" and manifest["doc_count"] == 2
     assert manifest["encoder"]["name"] == "enc" and "faiss-cpu" in manifest["libraries"]
-    assert set(manifest["files"]) == {"vectors.faiss", "docs.parquet"}
+    assert set(manifest["files"]) == {"vectors.000001.faiss", "docs.000001.parquet"}
 
 
 def test_truncated_or_corrupt_directory_is_refused(tmp_path):
     index = Index.create(4, "Flat", "ip")
     index.add(_docs(20), _random(20, 4))
     path = index.save(tmp_path / "idx")
-    vectors = path / "vectors.faiss"
+    vectors = path / "vectors.000001.faiss"
     data = vectors.read_bytes()
     vectors.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFormatError, match="truncated"):

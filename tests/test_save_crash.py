@@ -40,7 +40,7 @@ def test_killed_writer_leaves_previous_index_intact(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "saving"
     deadline = time.time() + 60
-    while not list(tmp_path.glob(".idx.tmp-*")) and time.time() < deadline:
+    while not (path / "vectors.000002.faiss").exists() and time.time() < deadline:
         time.sleep(0.001)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -49,3 +49,4 @@ def test_killed_writer_leaves_previous_index_intact(tmp_path):
     reloaded = Index.load(path)
     assert len(reloaded) == 100
     assert [(d.doc_id, s) for d, s in reloaded.search(query, 5)[0]] == before
+    assert not (path / "vectors.000002.faiss").exists(), "the load did not delete the interrupted save's file"
