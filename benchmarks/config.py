@@ -12,9 +12,11 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from retrieval.config_io import checked_fields
 
 __all__ = [
     "BM25Params",
@@ -89,13 +91,13 @@ class BenchmarkConfig:
     out: str | None = None  # the run's results folder; default results/<dataset>-<timestamp>
     stages: tuple[str, ...] = STAGES
     # Models: a hub name or a local path each; None tries the hub names below, then the
-    # from-scratch recipe (rerank.recipe.scratch_models).
+    # from-scratch recipe (rerank.train.recipe.scratch_models).
     encoder: str | None = None
     reranker: str | None = None
     hub_encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
     hub_reranker: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     cache_dir: str = ".cache/benchmarks"
-    scratch_budget: str = "default"  # rerank.recipe budget when training from scratch: "default" or "fast"
+    scratch_budget: str = "default"  # rerank.train.recipe.PRESETS name when training from scratch: "default" or "fast"
     # Depths: stage-1 run depth (for recall@1000), the rerank depth of the dense+rerank stage,
     # and the candidate depths of the sweep.
     retrieval_depth: int = 1000
@@ -154,11 +156,7 @@ class BenchmarkConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkConfig:
         """Build from a plain dict (JSON or TOML), refusing unknown keys by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
-        values = dict(data)
+        values = checked_fields(cls, data)
         if "bm25" in values and not isinstance(values["bm25"], BM25Params):
             values["bm25"] = _build(BM25Params, values["bm25"], "bm25")
         if "references" in values:
@@ -184,11 +182,7 @@ class BenchmarkConfig:
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in [{where}]; known: {sorted(known)}")
-    return cls(**data)
+    return cls(**checked_fields(cls, data, "key(s)", where))
 
 
 def dataset_config_path(dataset: str) -> Path | None:

@@ -3,120 +3,23 @@
 `load_dataset(name, data_dir)` looks, in order, at a BEIR folder given by path, the folder
 ``<data_dir>/<name>``, the hub (only when reachable), and for ``msmarco`` at the offline
 fallbacks described in `benchmarks.msmarco`. When nothing is found it raises
-`DatasetNotFoundError` saying where it looked and how to provide the data.
+`DatasetNotFoundError` saying where it looked and how to provide the data. The `Dataset` type and
+the BEIR folder reader live in `benchmarks.collection` and are importable from here too.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from indexes import Document, read_corpus
+from benchmarks.collection import Dataset, DatasetNotFoundError, load_beir, sample_queries
 from benchmarks.hub import hub_reachable
-from benchmarks.trec import read_beir_qrels, read_queries_jsonl
+from benchmarks.msmarco import load_msmarco
 
 __all__ = ["Dataset", "DatasetNotFoundError", "HUB_BEIR", "load_beir", "load_beir_hub", "load_dataset", "sample_queries"]
 
 # Named BEIR collections and their hub ids (corpus/queries, then qrels).
 HUB_BEIR = {"scifact": ("BeIR/scifact", "BeIR/scifact-qrels")}
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """No local copy of a dataset and no way to download it."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A test collection: documents, the evaluated queries, their judgements.
-
-    `queries` holds only the queries judged in `qrels` (the ones every metric averages over).
-    `relevance_level` is the lowest grade binary metrics count as relevant (2 for TREC DL's
-    graded qrels). `train_queries`/`train_qrels` are the collection's training split, if any:
-    for training from scratch, never for scoring.
-
-    Example:
-        >>> ds = Dataset("toy", [Document("d1", "x")], {"q": "x?"}, {"q": {"d1": 1}})
-        >>> ds.describe()
-        'toy (test): 1 documents, 1 queries, 1 judgements'
-    """
-
-    name: str
-    corpus: Sequence[Document]
-    queries: Mapping[str, str]
-    qrels: Mapping[str, Mapping[str, int]]
-    split: str = "test"
-    source: str = ""
-    relevance_level: int = 1
-    notes: tuple[str, ...] = ()
-    train_queries: Mapping[str, str] | None = field(default=None, repr=False)
-    train_qrels: Mapping[str, Mapping[str, int]] | None = field(default=None, repr=False)
-
-    def describe(self) -> str:
-        judgements = sum(len(v) for v in self.qrels.values())
-        return (
-            f"{self.name} ({self.split}): {len(self.corpus):,} documents, {len(self.queries):,} queries, "
-            f"{judgements:,} judgements"
-        )
-
-
-def _judged(queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]], where: str) -> dict[str, str]:
-    missing = sorted(q for q in qrels if q not in queries)
-    if missing:
-        raise ValueError(f"{where}: {len(missing)} judged queries have no text (e.g. {missing[:3]})")
-    return {qid: queries[qid] for qid in qrels}
-
-
-def sample_queries(dataset: Dataset, max_queries: int | None, seed: int = 0) -> Dataset:
-    """Keep a seeded random sample of at most `max_queries` queries (and their qrels)."""
-    if max_queries is None or max_queries >= len(dataset.queries):
-        return dataset
-    if max_queries < 1:
-        raise ValueError(f"max_queries must be positive, got {max_queries}")
-    keep = sorted(random.Random(seed).sample(sorted(dataset.queries), max_queries))
-    note = f"{max_queries:,} of {len(dataset.queries):,} judged queries, sampled with seed {seed}"
-    return replace(
-        dataset,
-        queries={q: dataset.queries[q] for q in keep},
-        qrels={q: dataset.qrels[q] for q in keep},
-        notes=(*dataset.notes, note),
-    )
-
-
-def load_beir(folder: str | Path, split: str = "test", name: str | None = None, relevance_level: int = 1) -> Dataset:
-    """Read a BEIR folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
-
-    The training split (``qrels/train.tsv``), when there is one and `split` is not it, is read too.
-    """
-    folder = Path(folder)
-    qrels_path = folder / "qrels" / f"{split}.tsv"
-    if not qrels_path.exists():
-        present = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-        raise DatasetNotFoundError(
-            f"{folder} has no qrels/{split}.tsv (splits present: {present or 'none'}); pass --split"
-        )
-    for required in ("queries.jsonl",):
-        if not (folder / required).exists():
-            raise DatasetNotFoundError(f"{folder} has no {required} (BEIR layout: corpus.jsonl, queries.jsonl, qrels/)")
-    queries = read_queries_jsonl(folder / "queries.jsonl")
-    qrels = read_beir_qrels(qrels_path)
-    train_queries = train_qrels = None
-    train_path = folder / "qrels" / "train.tsv"
-    if split != "train" and train_path.exists():
-        train_qrels = read_beir_qrels(train_path)
-        train_queries = _judged(queries, train_qrels, str(train_path))
-    return Dataset(
-        name=name or folder.name,
-        corpus=read_corpus(folder),
-        queries=_judged(queries, qrels, str(qrels_path)),
-        qrels=qrels,
-        split=split,
-        source=str(folder),
-        relevance_level=relevance_level,
-        train_queries=train_queries,
-        train_qrels=train_qrels,
-    )
 
 
 def load_beir_hub(name: str, split: str = "test", cache_dir: str | Path | None = None) -> Dataset:
@@ -193,8 +96,6 @@ def load_dataset(
     else:
         looked.append(f"{path} (not a BEIR folder)" if path.exists() else f"{data_dir / name} (missing)")
     if dataset is None and name == "msmarco":
-        from benchmarks.msmarco import load_msmarco
-
         dataset = load_msmarco(data_dir, pool_size=pool_size, seed=seed, online=online, looked=looked)
     if dataset is None and name in HUB_BEIR:
         if online if online is not None else hub_reachable():

@@ -101,10 +101,9 @@ def _bulk(encoder: Any, batch_size: int) -> Any:
     The query-side defaults (a padded-token budget, one thread for small batches) split a corpus into
     tiny batches when the model has no tokenizer to count tokens with (StaticEmbedding).
     """
-    from retrieval import Encoder
-    from retrieval.train import BULK_ENCODING
+    from retrieval import BULK_ENCODING, Encoder, EncoderEnsemble
 
-    if not isinstance(encoder, Encoder):
+    if not isinstance(encoder, (Encoder, EncoderEnsemble)):
         return encoder
     return encoder.configured(batch_size, **BULK_ENCODING)
 

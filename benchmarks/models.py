@@ -4,7 +4,7 @@ For each model a run needs, in order:
 1. the one given (``--encoder`` / ``--reranker``: a hub name or a local path);
 2. the configured hub name (``hub_encoder`` / ``hub_reranker``), when it is in the local Hugging
    Face cache or the hub answers within 2 seconds;
-3. the from-scratch recipe ``rerank.recipe.scratch_models``, trained on the dataset's training
+3. the from-scratch recipe ``rerank.train.recipe.scratch_models``, trained on the dataset's training
    split (never its test split), cached under ``cache_dir``.
 When none applies, `MissingModelError` says what is missing and how to supply it.
 """
@@ -66,19 +66,18 @@ def _from_hub(name: str) -> tuple[str, str] | None:
 
 def _scratch(config: Any, dataset: Any, show_progress: bool = True) -> Any:
     try:
-        from rerank import recipe
-        from rerank.recipe import scratch_models
+        from rerank.train.recipe import PRESETS, scratch_models
     except ImportError as exc:
         raise MissingModelError(
             "no models for the dense stages: --encoder/--reranker were not given, "
             f"{config.hub_encoder!r} / {config.hub_reranker!r} are not in the local Hugging Face cache and the hub "
-            f"cannot be reached, and the from-scratch recipe `rerank.recipe.scratch_models` is not available "
+            f"cannot be reached, and the from-scratch recipe `rerank.train.recipe.scratch_models` is not available "
             f"({type(exc).__name__}: {exc}). Pass --encoder PATH and --reranker PATH (saved sentence-transformers "
             "models), run online, or score BM25 alone with --stages bm25."
         ) from exc
-    budget = getattr(recipe, str(config.scratch_budget).upper(), None)
+    budget = PRESETS.get(str(config.scratch_budget))
     if budget is None:
-        raise ValueError(f"unknown scratch_budget {config.scratch_budget!r}; rerank.recipe offers 'default' and 'fast'")
+        raise ValueError(f"unknown scratch_budget {config.scratch_budget!r}; rerank.train.recipe offers {sorted(PRESETS)}")
     started = time.perf_counter()
     made = scratch_models(
         data_dir=Path(config.data_dir),

@@ -18,10 +18,10 @@ import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from indexes import Document
-from benchmarks.datasets import Dataset, load_beir
+from benchmarks.collection import Dataset, load_beir
 from benchmarks.hub import hub_offline, hub_reachable
 from benchmarks.trec import read_trec_qrels, read_trec_topics
+from indexes import Document
 
 __all__ = ["DEV_QRELS", "DEV_TOPICS", "load_msmarco", "read_collection_tsv", "subset_corpus"]
 

@@ -1,4 +1,8 @@
-"""PNG plots of a run (matplotlib, Agg backend): quality against latency, and stages side by side."""
+"""PNG plots of a run (matplotlib, Agg backend): quality against latency, and stages side by side.
+
+Also the helpers every benchmark figure is drawn with: `pyplot` (Agg unless a notebook chose a
+backend), `finish_axes` (labels, title, grid, legend) and `save_figure`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_stages", "plot_tradeoff"]
+__all__ = ["finish_axes", "plot_stages", "plot_tradeoff", "pyplot", "save_figure"]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend unless pyplot was already imported (a notebook keeps its own)."""
     import sys
 
     import matplotlib
@@ -19,6 +24,25 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def finish_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend_loc: str = "best") -> None:
+    """Label both axes, set the title, and add a light grid and a small legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc=legend_loc)
+
+
+def save_figure(fig: Any, plt: Any, path: str | Path, dpi: float | None = None) -> Path:
+    """Lay out `fig`, write it to `path` (creating the folder; at `dpi` when given, else the figure's) and close it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, **({"dpi": dpi} if dpi else {}))
+    plt.close(fig)
+    return path
 
 
 def plot_tradeoff(
@@ -41,7 +65,7 @@ def plot_tradeoff(
         >>> plot_tradeoff(rows, "/tmp/tradeoff.png").name
         'tradeoff.png'
     """
-    plt = _pyplot()
+    plt = pyplot()
     timed = [r for r in rows if r.get("p50_ms") is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     if timed:
@@ -53,17 +77,8 @@ def plot_tradeoff(
     for i, ref in enumerate(r for r in references if r.get("p50_ms") is not None):
         ax.scatter([ref["p50_ms"]], [ref[metric]], marker="s", s=40, color=f"C{i + 1}", label=ref["label"], zorder=3)
     ax.set_xscale("log")
-    ax.set_xlabel("p50 latency per query (ms, log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} against latency")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    finish_axes(ax, "p50 latency per query (ms, log scale)", metric, title or f"{metric} against latency")
+    return save_figure(fig, plt, path)
 
 
 def plot_stages(
@@ -75,7 +90,7 @@ def plot_stages(
     """Grouped bars: each metric, one bar per stage."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     names = list(stages)
     metrics = [m for m in metrics if all(m in stages[s] for s in names)]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
@@ -89,9 +104,4 @@ def plot_stages(
     ax.set_ylim(0, 1.05)
     ax.set_title(title or "stages")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plt, path)

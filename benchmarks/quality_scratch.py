@@ -1,11 +1,12 @@
 """Quality of the from-scratch recipe per training regime: nDCG@10 per stage, with training times.
 
-Regimes: SciFact with its train split (809 labelled queries), SciFact corpus only (no labels),
-msmarco-dl19-mini corpus only. Each trains both stages with `rerank.recipe.scratch_models`
+Regimes: SciFact with its train split (labelled queries), SciFact corpus only (no labels),
+msmarco-dl19-mini corpus only. Each trains both stages with `rerank.train.recipe.scratch_models`
 (cached, so a rerun only evaluates), then scores BM25 (reference), stage 1 (dense top-100), stage 2
 as the Searcher uses it (the cross-encoder over the dense top-100, with its calibrated stage-1
-weight) and the cross-encoder alone (weight 0) with ranx, on all test queries and, for SciFact, on
-the 104 test queries none of whose relevant documents is relevant to a train query.
+weight) and the cross-encoder alone (weight 0) with `benchmarks.metrics` at the dataset's relevance
+level, on all test queries and, for SciFact, on the test queries none of whose relevant documents
+is relevant to a train query.
 
     python -m benchmarks.quality_scratch                       # all regimes, default budget
     python -m benchmarks.quality_scratch --regimes scifact-labels --variant default
@@ -24,9 +25,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.paths import shared_dir
+
 __all__ = ["REGIMES", "VARIANTS", "main", "run_regime", "unseen_subset"]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REGIMES = {
     "scifact-labels": ("scifact", True),
     "scifact-corpus": ("scifact", False),
@@ -35,7 +37,7 @@ REGIMES = {
 
 
 def _variants() -> dict[str, Any]:
-    from rerank.recipe import BERT_RERANKER, DEFAULT
+    from rerank.train.recipe import DEFAULT
 
     ce = replace(DEFAULT.cross_encoder, stage1_offset=0.0)  # the variants below train on the text alone
 
@@ -44,11 +46,9 @@ def _variants() -> dict[str, Any]:
 
     return {
         "default": DEFAULT,
-        "bert-reranker": BERT_RERANKER,
         "trained-vectors": stage2("trained-vectors", replace(ce, train_embeddings=True)),
         "slow-vectors": stage2("slow-vectors", replace(ce, train_embeddings=True, embedding_learning_rate=1e-3)),
-        "tuned-table": stage2("tuned-table", replace(ce, tuned_table=True)),
-        # Stage 2 trained on the text alone, as before the residual reranker (v9's default).
+        # Stage 2 trained on the text alone (no stage-1 offset).
         "text-only": stage2("text-only", ce),
         "no-init": replace(DEFAULT, name="no-init", init_from_stage1=False),
         "keep-inflections": replace(DEFAULT, name="keep-inflections", merge_inflections=False),
@@ -56,11 +56,11 @@ def _variants() -> dict[str, Any]:
         "corpus-sentences": replace(
             DEFAULT, name="corpus-sentences", corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, fuse_sentences=True)
         ),
-        # Corpus only, stage 1 before the vocabulary ensemble: 5 seeds on the recipe's one tokenizer.
+        # Corpus only, stage 1 as 5 seeds on the recipe's one tokenizer (no vocabulary ensemble).
         "one-vocabulary": replace(
             DEFAULT, name="one-vocabulary", corpus_bi_encoder=replace(DEFAULT.corpus_bi_encoder, members=5, vocab_sizes=())
         ),
-        # Corpus only, stage 2 before the reranker ensemble: one reranker (the recipe's tokenizer), 4 epochs.
+        # Corpus only, stage 2 as one reranker (the recipe's tokenizer), 4 epochs (no reranker ensemble).
         "one-reranker": replace(
             DEFAULT, name="one-reranker", reranker_per_vocabulary=False,
             corpus_cross_encoder=replace(DEFAULT.corpus_cross_encoder, epochs=4),
@@ -69,7 +69,7 @@ def _variants() -> dict[str, Any]:
 
 
 VARIANTS = (
-    "default", "bert-reranker", "trained-vectors", "slow-vectors", "tuned-table", "text-only", "no-init", "keep-inflections",
+    "default", "trained-vectors", "slow-vectors", "text-only", "no-init", "keep-inflections",
     "corpus-sentences", "one-vocabulary", "one-reranker",
 )
 
@@ -80,14 +80,13 @@ def unseen_subset(test_qrels: dict[str, dict[str, int]], train_qrels: dict[str, 
     return {q for q, rels in test_qrels.items() if not any(r > 0 and d in seen for d, r in rels.items())}
 
 
-def _ndcg(qrels: dict, run: dict, qids: set[str] | None = None) -> dict[str, float]:
-    from ranx import Qrels, Run, evaluate
+def _metrics(qrels: dict, run: dict, relevance_level: int, qids: set[str] | None = None) -> dict[str, float]:
+    """nDCG@10 and recall@100 over the judged queries (of `qids`, when given), rounded to 4 places."""
+    from benchmarks.metrics import evaluate
 
-    keep = set(qrels) if qids is None else set(qids) & set(qrels)
-    q = {k: v for k, v in qrels.items() if k in keep}
-    r = {k: run.get(k, {}) or {"__none__": 0.0} for k in keep}
-    scores = evaluate(Qrels(q), Run(r), ["ndcg@10", "recall@100"])
-    return {k: round(float(v), 4) for k, v in scores.items()}
+    judged = {q: rels for q, rels in qrels.items() if qids is None or q in qids}
+    scores = evaluate(judged, run, ["ndcg@10", "recall@100"], relevance_level)
+    return {k: round(v, 4) for k, v in scores.items()}
 
 
 def _rerank(
@@ -127,14 +126,16 @@ def _rerank(
 def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Train (or reuse) both stages for one regime and score every stage."""
     from benchmarks.bm25 import BM25Retriever
-    from benchmarks.datasets import load_beir
-    from rerank.recipe import scratch_models
+    from benchmarks.datasets import load_beir, load_dataset
+    from rerank.train.recipe import scratch_models
     from retrieval import Encoder, build_index
-    from retrieval.train import BULK_ENCODING, MAIN_PART
+    from retrieval.encoder import BULK_ENCODING
+    from retrieval.train import MAIN_PART
 
     name, with_labels = REGIMES[regime]
-    folder = SHARED / name
-    ds = load_beir(folder, split="test")
+    data_dir = shared_dir() / "datasets"
+    folder = data_dir / name
+    ds = load_dataset(name, data_dir)  # with the dataset's relevance level, as the harness loads it
     train_split = load_beir(folder, split="train") if (folder / "qrels" / "train.tsv").exists() else None
     train_queries = dict(train_split.queries) if with_labels and train_split else None
     train_qrels = {q: dict(v) for q, v in train_split.qrels.items()} if with_labels and train_split else None
@@ -164,7 +165,7 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     stages = {"bm25": bm25, "stage1_dense": dense, "stage2_rerank": reranked, "stage2_alone": alone}
     metrics = {
         subset: {"queries": len(set(qrels) if ids_ is None else ids_ & set(qrels)),
-                 **{stage: _ndcg(qrels, run, ids_) for stage, run in stages.items()}}
+                 **{stage: _metrics(qrels, run, ds.relevance_level, ids_) for stage, run in stages.items()}}
         for subset, ids_ in subsets.items()
     }
     result = {

@@ -80,7 +80,7 @@ def _models(result: Mapping[str, Any]) -> list[str]:
         if labels.startswith("train"):
             labels += " (never the test split)"
         lines.append(
-            "- trained here from scratch (random init, no pretrained weights) by `rerank.recipe.scratch_models`, "
+            "- trained here from scratch (random init, no pretrained weights) by `rerank.train.recipe.scratch_models`, "
             f"budget `{recipe.get('budget', {}).get('name', '?')}`, labels: {labels}; {when} (s): "
             + ", ".join(f"{k} {v:.0f}" for k, v in models.get("train_seconds", {}).items())
         )

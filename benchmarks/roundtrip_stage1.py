@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.paths import shared_dir
+
 __all__ = ["main"]
 
 _SEARCH_ALL = """
@@ -36,16 +38,15 @@ def _search_in_new_process(index_dir: Path, queries_file: Path) -> list:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.roundtrip_stage1", description=__doc__)
     parser.add_argument("--encoder", required=True, help="sentence-transformers model path or name")
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    parser.add_argument("--data-dir", default=str(shared_dir() / "datasets"))
     parser.add_argument("--factory", default="Flat")
     args = parser.parse_args(argv)
 
-    from indexes.corpus import read_jsonl
+    from benchmarks.collection import judged_query_texts
     from retrieval import Encoder, Searcher, build_index
 
     scifact = Path(args.data_dir) / "scifact"
-    test_ids = {line.split("\t")[0] for line in (scifact / "qrels" / "test.tsv").read_text().splitlines()[1:]}
-    queries = [(q["_id"], q["text"]) for q in read_jsonl(scifact / "queries.jsonl") if q["_id"] in test_ids]
+    queries = list(judged_query_texts(scifact).items())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "queries.json").write_text(json.dumps(queries))

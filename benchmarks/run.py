@@ -114,9 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.harness import run_benchmark
     from benchmarks.models import MissingModelError
     from benchmarks.report import stage_table
+    from retrieval.progress import quiet_progress
 
     try:
-        result = run_benchmark(config, show_progress=not args.no_progress)
+        with quiet_progress(args.no_progress):  # the Hugging Face libraries' own bars too
+            result = run_benchmark(config, show_progress=not args.no_progress)
     except (DatasetNotFoundError, MissingModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ Trains the recipe's stage 1 one member at a time (seeds 0, 1, ...; one corpus to
 all, as in the recipe), scores each member alone and the ensembles of the first k members
 (`retrieval.train.join_static_models`, what `BiEncoderConfig.members` builds), nDCG@10 on each
 split asked for. Without labels (the default) the SciFact train queries are a fair development set:
-stage 1 never trains on them, and 809 of them move far less with the seed than the 300 test queries.
+stage 1 never trains on them.
 
     python -m benchmarks.seed_spread scifact --seeds 10 --joins 1,5,10 --splits train,test
     python -m benchmarks.seed_spread scifact --seeds 5 --set learning_rate=0.1   # a variant's spread
@@ -25,9 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "parse_overrides", "seed_spread", "summarise"]
+from benchmarks.paths import shared_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+__all__ = ["main", "parse_overrides", "seed_spread", "summarise"]
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def _ndcg_at_10(encoder: Any, index: Any, queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]]) -> float:
     from benchmarks.metrics import evaluate
-    from rerank.train_data import stage1_ranked
+    from rerank.train.data import stage1_ranked
 
     asked = {q: queries[q] for q in sorted(qrels) if q in queries}
     ranked = stage1_ranked(encoder, index, asked, 100)
@@ -89,8 +89,9 @@ def seed_spread(
     from indexes import read_corpus
     from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
-    from retrieval.train import BULK_ENCODING, join_static_models, train_bi_encoder
-    from retrieval.train_tokenizer import train_wordpiece
+    from retrieval.encoder import BULK_ENCODING
+    from retrieval.train import join_static_models, train_bi_encoder
+    from retrieval.train.tokenizer import train_wordpiece
 
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
@@ -159,9 +160,9 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    from benchmarks.plots import _pyplot
+    from benchmarks.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for split in dict.fromkeys(r["split"] for r in rows):
         members = [r for r in rows if r["split"] == split and r["kind"] == "member"]
@@ -173,10 +174,7 @@ def _plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax.set_ylabel("nDCG@10")
     ax.set_title("stage 1: seed spread and seed ensembles")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plt, path, dpi=120)
 
 
 def _write(rows: list[dict[str, Any]], out: Path, header: Mapping[str, Any]) -> None:
@@ -197,12 +195,12 @@ def _write(rows: list[dict[str, Any]], out: Path, header: Mapping[str, Any]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.datasets import load_beir
-    from rerank.recipe import DEFAULT
-    from retrieval.train_config import BiEncoderConfig
+    from rerank.train.recipe import DEFAULT
+    from retrieval.train.config import BiEncoderConfig
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.seed_spread", description=__doc__.split("\n\n")[0])
     p.add_argument("dataset", help="a BEIR folder name under --data-dir (e.g. scifact)")
-    p.add_argument("--data-dir", default=str(SHARED))
+    p.add_argument("--data-dir", default=str(shared_dir() / "datasets"))
     p.add_argument("--seeds", type=int, default=5, help="members to train (seeds 0 .. N-1)")
     p.add_argument("--joins", default="1,5", help="ensemble sizes to score, comma-separated")
     p.add_argument("--splits", default="train,test", help="qrels splits to score (train only without --labels)")

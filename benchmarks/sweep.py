@@ -20,7 +20,7 @@ from benchmarks.metrics import evaluate
 from benchmarks.stages import dense_candidates, hits_to_run, rerank_scores, reranked_run
 from retrieval.types import Hit
 
-__all__ = ["SWEEP_METRICS", "depth_sweep", "rerank_latency", "run_sweep", "stage1_latency"]
+__all__ = ["SWEEP_METRICS", "depth_sweep", "measure_sweep", "rerank_latency", "run_sweep", "stage1_latency"]
 
 SWEEP_METRICS = ("ndcg@10", "mrr@10")
 
@@ -129,11 +129,37 @@ def run_sweep(
         latency_queries: how many queries (seeded sample) to time, one at a time, per depth.
     """
     judged = {q: queries[q] for q in qrels if q in queries}
+    candidates, scores, stage1, rerank = measure_sweep(
+        searcher, reranker, judged, depths, max(depths), latency_queries, seed, show_progress
+    )
+    return depth_sweep(qrels, candidates, scores, depths, metrics, relevance_level, stage1, rerank)
+
+
+def measure_sweep(
+    searcher: Any,
+    reranker: Any,
+    judged: Mapping[str, str],
+    depths: Sequence[int],
+    retrieval_depth: int,
+    latency_queries: int = 16,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> tuple[dict[str, list[Hit]], dict[str, np.ndarray], list[float], dict[int, list[float]]]:
+    """What a sweep is computed from: candidates, reranker scores at ``max(depths)``, per-query timings.
+
+    Args:
+        judged: ``{qid: text}`` of the judged queries.
+        retrieval_depth: how deep stage 1 retrieves (at least ``max(depths)``).
+        latency_queries: how many queries (seeded sample) to time, one at a time, per depth.
+
+    Returns:
+        ``(candidates, scores, stage1_seconds, {depth: rerank_seconds})``.
+    """
     top = max(depths)
-    candidates = dense_candidates(searcher, judged, top, show_progress=show_progress)
+    candidates = dense_candidates(searcher, judged, retrieval_depth, show_progress=show_progress)
     scores = rerank_scores(reranker, judged, candidates, top, show_progress=show_progress)
     sample = sample_ids(list(judged), latency_queries, seed)
     texts = [judged[q] for q in sample]
     stage1 = stage1_latency(searcher, texts, top)
     rerank = {d: rerank_latency(reranker, texts, [candidates[q] for q in sample], d, show_progress) for d in depths}
-    return depth_sweep(qrels, candidates, scores, depths, metrics, relevance_level, stage1, rerank)
+    return candidates, scores, stage1, rerank

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.plots import _pyplot
+from benchmarks.plots import finish_axes, pyplot, save_figure
 
 __all__ = [
     "FIGURES",
@@ -36,15 +36,6 @@ FIGURES = {
 }
 
 
-def _save(fig: Any, plt: Any, path: str | Path) -> Path:
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 def _log_x(ax: Any) -> None:
     """A log-scale x axis labelled 1, 2, 5, 10, 20, 50... in plain numbers."""
     from matplotlib.ticker import FuncFormatter, LogLocator
@@ -65,7 +56,7 @@ def plot_recall_curve(
         >>> plot_recall_curve([{"k": 1, "recall": 0.3}, {"k": 10, "recall": 0.7}], "/tmp/recall.png", [10]).name
         'recall.png'
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     ks = [r["k"] for r in rows]
     ax.plot(ks, [r["recall"] for r in rows], "o-", color="tab:blue", ms=4, label="stage-1 recall@k")
@@ -76,12 +67,11 @@ def plot_recall_curve(
             ax.annotate(f"@{d}: {by_k[d]:.3f}", (d, by_k[d]), textcoords="offset points", xytext=(4, -12), fontsize=8)
     _log_x(ax)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("k: candidates passed to the reranker (log scale)")
-    ax.set_ylabel("recall@k (the ceiling of any reranker)")
-    ax.set_title(title or "stage-1 recall@k")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, plt, path)
+    finish_axes(
+        ax, "k: candidates passed to the reranker (log scale)", "recall@k (the ceiling of any reranker)",
+        title or "stage-1 recall@k", "lower right",
+    )
+    return save_figure(fig, plt, path)
 
 
 def plot_depth_quality(
@@ -97,7 +87,7 @@ def plot_depth_quality(
         rows: `benchmarks.sweep.depth_sweep` rows.
         baseline: stage 1 alone (`benchmarks.tradeoffs.stage1_point`), drawn as a horizontal line.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     depths = [r["depth"] for r in rows]
     ax.plot(depths, [r[metric] for r in rows], "o-", color="tab:blue", label=f"dense + rerank: {metric}")
@@ -111,12 +101,8 @@ def plot_depth_quality(
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_xticks([], minor=True)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("candidates reranked (depth)")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} against the number of candidates")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _save(fig, plt, path)
+    finish_axes(ax, "candidates reranked (depth)", metric, title or f"{metric} against the number of candidates")
+    return save_figure(fig, plt, path)
 
 
 def plot_depth_latency(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -124,7 +110,7 @@ def plot_depth_latency(rows: Sequence[Mapping[str, Any]], path: str | Path, titl
 
     Rows without latency are skipped.
     """
-    plt = _pyplot()
+    plt = pyplot()
     timed = [r for r in rows if r.get("p50_ms") is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     depths = [r["depth"] for r in timed]
@@ -142,12 +128,11 @@ def plot_depth_latency(rows: Sequence[Mapping[str, Any]], path: str | Path, titl
         ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_xlim(0, max(depths, default=1) * 1.08)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("candidates reranked (depth)")
-    ax.set_ylabel("ms per query (one query at a time)")
-    ax.set_title(title or "latency per stage against the number of candidates")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _save(fig, plt, path)
+    finish_axes(
+        ax, "candidates reranked (depth)", "ms per query (one query at a time)",
+        title or "latency per stage against the number of candidates",
+    )
+    return save_figure(fig, plt, path)
 
 
 def plot_pareto(
@@ -161,7 +146,7 @@ def plot_pareto(
 
     Points are labelled by depth (``dense`` for stage 1 alone, depth 0).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     front = [r for r in rows if r.get("pareto")]
     others = [r for r in rows if not r.get("pareto")]
@@ -173,17 +158,16 @@ def plot_pareto(
         label = "dense" if not r.get("depth") else f"rerank@{r['depth']}"
         ax.annotate(label, (r[cost], r[quality]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     _log_x(ax)
-    ax.set_xlabel(f"{cost.replace('_ms', '')} latency per query (ms, log scale)")
-    ax.set_ylabel(quality)
-    ax.set_title(title or f"{quality} against latency: the Pareto front")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _save(fig, plt, path)
+    finish_axes(
+        ax, f"{cost.replace('_ms', '')} latency per query (ms, log scale)", quality,
+        title or f"{quality} against latency: the Pareto front",
+    )
+    return save_figure(fig, plt, path)
 
 
 def plot_query_deltas(rows: Sequence[Mapping[str, Any]], path: str | Path, metric: str = "ndcg@10", title: str = "") -> Path:
     """One bar per query, sorted: the change in `metric` (`benchmarks.tradeoffs.query_deltas` rows)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     colors = {"win": "tab:green", "loss": "tab:red", "tie": "lightgrey"}
     ordered = sorted(rows, key=lambda r: -r["delta"])
@@ -201,7 +185,7 @@ def plot_query_deltas(rows: Sequence[Mapping[str, Any]], path: str | Path, metri
     ax.set_title(title or f"per-query change in {metric}")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="upper right")
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_cutoff(
@@ -213,7 +197,7 @@ def plot_cutoff(
     the share of hits kept, of relevant hits kept, the precision, and the share of queries left
     with no hit. `threshold` (the reranker's calibrated cut-off) is marked when given.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.2), dpi=110)
     usable = [r for r in rows if r["precision"] is not None]
     left.plot([r["kept_fraction"] for r in usable], [r["precision"] for r in usable], "o-", ms=3, color="tab:blue")
@@ -242,7 +226,7 @@ def plot_cutoff(
     right.legend(fontsize=7, loc="best")
     right.set_title("against the threshold", fontsize=10)
     fig.suptitle(title or "the cut-off threshold", fontsize=11)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def write_tradeoffs(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 __all__ = ["read_beir_qrels", "read_queries_jsonl", "read_run", "read_trec_qrels", "read_trec_topics", "write_run"]
 
 Qrels = dict[str, dict[str, int]]
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a UTF-8 text file with their line numbers (counted from 1, blank lines included)."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
 
 
 def _int_grade(value: str, path: Path, number: int) -> int:
@@ -30,14 +38,11 @@ def read_trec_qrels(path: str | Path) -> Qrels:
     """
     path = Path(path)
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4:
-                raise ValueError(f"{path}:{number}: expected 'qid iteration docid relevance', got {line.strip()!r}")
-            qrels.setdefault(parts[0], {})[parts[2]] = _int_grade(parts[3], path, number)
+    for number, line in _numbered_lines(path):
+        parts = line.split()
+        if len(parts) != 4:
+            raise ValueError(f"{path}:{number}: expected 'qid iteration docid relevance', got {line.strip()!r}")
+        qrels.setdefault(parts[0], {})[parts[2]] = _int_grade(parts[3], path, number)
     return qrels
 
 
@@ -60,14 +65,11 @@ def read_trec_topics(path: str | Path) -> dict[str, str]:
     """Topics as ``qid<TAB>text`` per line (the MS MARCO / TREC DL layout)."""
     path = Path(path)
     topics = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            qid, sep, text = line.rstrip("\n").partition("\t")
-            if not sep:
-                raise ValueError(f"{path}:{number}: expected 'qid<TAB>text', got {line.strip()!r}")
-            topics[qid.strip()] = text.strip()
+    for number, line in _numbered_lines(path):
+        qid, sep, text = line.rstrip("\n").partition("\t")
+        if not sep:
+            raise ValueError(f"{path}:{number}: expected 'qid<TAB>text', got {line.strip()!r}")
+        topics[qid.strip()] = text.strip()
     return topics
 
 
@@ -75,15 +77,12 @@ def read_queries_jsonl(path: str | Path) -> dict[str, str]:
     """BEIR queries.jsonl: one ``{"_id": ..., "text": ...}`` per line."""
     path = Path(path)
     queries = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                queries[str(row["_id"])] = row["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a query record with _id and text ({exc})") from exc
+    for number, line in _numbered_lines(path):
+        try:
+            row = json.loads(line)
+            queries[str(row["_id"])] = row["text"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a query record with _id and text ({exc})") from exc
     return queries
 
 
@@ -107,12 +106,9 @@ def read_run(path: str | Path) -> dict[str, dict[str, float]]:
     """Read a TREC run file back into ``{qid: {docid: score}}``."""
     path = Path(path)
     run: dict[str, dict[str, float]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise ValueError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {line.strip()!r}")
-            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+    for number, line in _numbered_lines(path):
+        parts = line.split()
+        if len(parts) != 6:
+            raise ValueError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {line.strip()!r}")
+        run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
     return run

@@ -40,12 +40,12 @@ on a SciFact sample through `tests/test_notebook.py`. Do not commit outputs:
 
 PARAMETERS = """\
 # Parameters (a papermill-style "parameters" cell: override any of them before running).
-DATA_DIR = None  # folder holding <DATASET>/ in BEIR layout; None: $TWOSTAGE_DATA_DIR, else the nearest shared/datasets above here
+DATA_DIR = None  # folder holding <DATASET>/ in BEIR layout; None: $TWOSTAGE_DATA_DIR, $TWOSTAGE_SHARED/datasets, else the nearest shared/datasets above here
 DATASET = "scifact"  # a folder name under DATA_DIR, or the path of any BEIR folder (corpus.jsonl, queries.jsonl, qrels/)
 SPLIT = "test"  # the judged queries to score
 ENCODER = None  # stage 1: hub name or local path; None: as `python -m benchmarks.run` (hub cache, else trained here)
 RERANKER = None  # stage 2 cross-encoder: hub name or local path; None: likewise
-BUDGET = "fast"  # from-scratch training budget when a model is None: "fast" (minutes) or "default" (rerank.recipe)
+BUDGET = "fast"  # from-scratch training budget when a model is None: "fast" (minutes) or "default" (rerank.train.recipe)
 DEPTHS = (10, 20, 50)  # candidate depths to rerank (the reranker scores the largest once); the CLI adds 100
 RETRIEVAL_DEPTH = 100  # how deep stage 1 retrieves for its recall curve
 MAX_QUERIES = None  # None: every judged query; an int: a seeded sample of them
@@ -67,13 +67,14 @@ from IPython.display import Image, Markdown, display
 from benchmarks.config import load_config
 from benchmarks.datasets import load_dataset
 from benchmarks.models import load_reranker, resolve_models
+from benchmarks.paths import find_data_dir, project_dir
 from benchmarks.stages import CountingReranker
 from benchmarks.tradeoff_plots import (
     plot_cutoff, plot_depth_latency, plot_depth_quality, plot_pareto, plot_query_deltas, plot_recall_curve, write_tradeoffs,
 )
-from benchmarks.tradeoffs import collect_sweep, describe_tradeoffs, find_data_dir, project_dir, tradeoff_tables
+from benchmarks.tradeoffs import collect_sweep, describe_tradeoffs, tradeoff_tables
 from retrieval import Encoder, Searcher, build_index
-from retrieval.train import BULK_ENCODING
+from retrieval.encoder import BULK_ENCODING
 
 data_dir = Path(DATA_DIR) if DATA_DIR else find_data_dir()
 cache_dir = Path(CACHE_DIR or os.environ.get("TWOSTAGE_CACHE_DIR") or project_dir() / ".cache" / "benchmarks")
@@ -91,7 +92,7 @@ MODELS_NOTE = """\
 
 `resolve_models` picks them as `python -m benchmarks.run` does: `ENCODER` / `RERANKER` when given, else the
 configured hub models when they are in the local Hugging Face cache, else **both are trained here from
-scratch** (`rerank.recipe.scratch_models`, budget `BUDGET`) on the dataset's *train* split only (never the
+scratch** (`rerank.train.recipe.scratch_models`, budget `BUDGET`) on the dataset's *train* split only (never the
 queries scored below), and cached under `CACHE_DIR`. With the `"fast"` budget these are tiny models (a
 32-dimensional static bi-encoder, a one-layer 32-wide cross-encoder), not pretrained ones: the numbers
 show the mechanics of the trade-off, not the quality a real model reaches. The cell prints where each

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from rerank.calibration import read_calibration
+from rerank.fusion import fuse_stage1
 from rerank.outputs import PairScores, activation_for, scores_from_logits
-from rerank.packed_bert import PackedBert
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
+from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
 from retrieval.encoder import ModelLoadError, document_text
+from retrieval.ensemble_files import read_ensemble
 from retrieval.types import Hit
 
 __all__ = ["CrossEncoderReranker", "RerankStats"]
@@ -52,6 +53,9 @@ class RerankStats:
 def _load_cross_encoder(name: str, device: str | None, max_length: int | None, **kwargs: Any) -> Any:
     from sentence_transformers import CrossEncoder
 
+    from rerank.kernel_model import register
+
+    register()  # a K-NRM folder (model type "kernel_match") loads like any classifier
     try:
         return CrossEncoder(name, device=device, max_length=max_length, **kwargs)
     except (OSError, ValueError) as exc:
@@ -61,7 +65,7 @@ def _load_cross_encoder(name: str, device: str | None, max_length: int | None, *
             if local
             else "it is not a local folder, and the Hugging Face hub could not be reached or has no such model. "
             "Offline, pass the path of a saved cross-encoder (one trained here, or built with "
-            "rerank.scratch.random_cross_encoder for plumbing)"
+            "rerank.train.scratch.random_cross_encoder for plumbing)"
         )
         raise ModelLoadError(f"cannot load cross-encoder {name!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
 
@@ -73,9 +77,9 @@ class CrossEncoderReranker:
         model: a loaded ``sentence_transformers.CrossEncoder`` with one or two labels.
         name: the hub name or path it was loaded from.
         max_length: tokens per pair (query and passage); default the model's own maximum.
-        max_tokens: token budget of one batch. Default: 2048 for the packed forward on a CPU (the
-            workers' activations then stay in cache; ``benchmarks/perf_rerank.py --extra-budgets 8192``
-            compares), 8192 for padded batches on a CPU, 32768 on a GPU.
+        max_tokens: token budget of one batch. Default: 2048 for the packed forward on a CPU (small
+            enough for the workers' activations to stay in cache), 8192 for padded batches on a CPU,
+            32768 on a GPU.
         workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
             number of torch threads); 1 runs batches one after another with all torch threads.
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate).
@@ -105,6 +109,10 @@ class CrossEncoderReranker:
         calibration: dict[str, Any] | None = None,
         show_progress: bool | None = None,
     ) -> None:
+        import torch
+
+        from rerank.packed_bert import PackedBert
+
         self.model = model.eval()
         self.name = str(name)
         self.num_labels = int(model.num_labels)
@@ -167,21 +175,22 @@ class CrossEncoderReranker:
         packed: bool | None = None,
         show_progress: bool | None = None,
         **kwargs: Any,
-    ) -> CrossEncoderReranker:
+    ) -> CrossEncoderReranker | RerankerEnsemble:
         """Load any sentence-transformers CrossEncoder by hub name or local path.
 
         A local folder's ``calibration.json`` (from training) sets `threshold`. Extra keyword
         arguments go to ``sentence_transformers.CrossEncoder`` (``revision``, ``model_kwargs``, ...).
         A folder written by `rerank.reranker_ensemble.save_reranker_ensemble` loads as a
-        `RerankerEnsemble` (each part with these options).
+        `RerankerEnsemble` of its parts, each loaded here with these options.
         """
-        from rerank.reranker_ensemble import RerankerEnsemble, is_reranker_ensemble
-
         if is_reranker_ensemble(model):
-            return RerankerEnsemble.load(  # type: ignore[return-value]
-                model, device=device, max_length=max_length, max_tokens=max_tokens, workers=workers, int8=int8,
+            names, weights = read_ensemble(Path(model) / ENSEMBLE_FILE)
+            options = dict(
+                device=device, max_length=max_length, max_tokens=max_tokens, workers=workers, int8=int8,
                 packed=packed, show_progress=show_progress, **kwargs,
             )
+            parts = [cls.load(str(Path(model) / part), **options) for part in names]
+            return RerankerEnsemble(parts, str(model), weights, read_calibration(model))
         loaded = _load_cross_encoder(str(model), device, max_length, **kwargs)
         return cls(
             loaded,
@@ -242,8 +251,6 @@ class CrossEncoderReranker:
     def fused_logits(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
         """The logits `score` turns into probabilities, per query, with the calibrated evidence added
         (float64 where any is: `rerank.fusion.fuse_stage1`)."""
-        from rerank.fusion import fuse_stage1
-
         if isinstance(queries, str):
             raise TypeError("score takes a list of queries (one per candidate list)")
         if len(queries) != len(candidates):
@@ -326,6 +333,8 @@ class CrossEncoderReranker:
         return tqdm(total=total, desc="rerank batches", disable=not show)
 
     def _run_packed(self, enc: EncodedPairs) -> tuple[np.ndarray, int]:
+        import torch
+
         batches = token_batches(enc.lengths, self.max_tokens, padded=False, parts=self.workers)
         out = np.empty((len(enc.lengths), self.num_labels), dtype=np.float32)
         device = self.model.device
@@ -360,11 +369,12 @@ class CrossEncoderReranker:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rerank")
         return self._pool
 
-    @torch.inference_mode()
     def _run_padded(self, queries: list[str], passages: list[str], enc: EncodedPairs) -> tuple[np.ndarray, int]:
+        import torch
+
         batches = token_batches(enc.lengths, self.max_tokens, padded=True)
         out = np.empty((len(queries), self.num_labels), dtype=np.float32)
-        with self._progress(len(queries), len(batches)) as bar:
+        with self._progress(len(queries), len(batches)) as bar, torch.inference_mode():
             for rows in batches:
                 strategy = "longest_first" if enc.query_cut[rows].any() else "only_second"
                 features = self.model.preprocess(

@@ -10,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
-from indexes import Document, EncoderMismatchError
+from indexes import Document
+from retrieval.encoder_ensemble import ENSEMBLE_FILE, EncoderEnsemble, is_ensemble
+from retrieval.encoder_manifest import check_encoder, describe_encoder
+from retrieval.ensemble_files import read_ensemble
 
-__all__ = ["Encoder", "ModelLoadError", "document_text", "plan_batches"]
+__all__ = ["BULK_ENCODING", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
 
-PROBE_TEXT = "the quick brown fox checks which encoder built this index"
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
-# Measured on a 2-core machine with a MiniLM-L6-shaped model (benchmarks/perf_stage1.py).
+# Query-side defaults: at most this many padded tokens per forward pass, and batches up to
+# `_SMALL_BATCH_TOKENS` padded tokens run on `small_batch_threads` threads (benchmarks/perf_stage1.py times them).
 _TOKEN_BUDGET = 2048
 _SMALL_BATCH_TOKENS = 128
+# `Encoder` options for encoding a whole corpus at once (indexing, mining, candidate lists): batches
+# capped by count only, torch's own thread setting. The query-side defaults split a corpus into tiny
+# batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
+BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
 
 
 class ModelLoadError(RuntimeError):
@@ -83,6 +88,8 @@ def plan_batches(lengths: Sequence[int], max_texts: int, token_budget: int) -> l
 
 
 def _pin_threads(threads: int) -> int:
+    import torch
+
     torch.get_num_threads()  # initialise this thread's torch state first, or its first parallel call resets it
     torch.set_num_threads(threads)
     return torch.get_num_threads()
@@ -99,6 +106,8 @@ class _PinnedThread:
     """
 
     def __init__(self, threads: int) -> None:
+        import torch
+
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder-small-batches")
         previous = torch.get_num_threads()
         try:
@@ -197,18 +206,20 @@ class Encoder:
         batch_size: int = 64,
         revision: str | None = None,
         **options: Any,
-    ) -> Encoder:
+    ) -> Encoder | EncoderEnsemble:
         """Load any sentence-transformers model by hub name or local path, or an encoder ensemble folder.
 
         `options` are the keyword-only tuning arguments of `Encoder` (``token_budget``, ...). A folder
-        with ``encoder_ensemble.json`` loads as a `retrieval.encoder_ensemble.EncoderEnsemble`.
+        with ``encoder_ensemble.json`` loads as a `retrieval.encoder_ensemble.EncoderEnsemble` of its
+        parts, each loaded here with `device`, `batch_size` and `options`.
         """
-        from retrieval.encoder_ensemble import EncoderEnsemble, is_ensemble
-
         if is_ensemble(name_or_path):
-            return EncoderEnsemble.load(
-                name_or_path, device, query_prompt, document_prompt, batch_size, revision, **options
-            )
+            if query_prompt or document_prompt or revision:
+                raise ValueError("an encoder ensemble takes no prompts or revision (its parts are local folders)")
+            folder = Path(name_or_path)
+            names, weights = read_ensemble(folder / ENSEMBLE_FILE)
+            parts = [cls.load(folder / part, device=device, batch_size=batch_size, **options) for part in names]
+            return EncoderEnsemble(parts, str(name_or_path), weights)
         kwargs = {"revision": revision} if revision else {}
         model = load_sentence_transformer(str(name_or_path), device=device, **kwargs)
         return cls(model, str(name_or_path), query_prompt, document_prompt, batch_size, revision, **options)
@@ -233,6 +244,8 @@ class Encoder:
         return [len(row) for row in ids["input_ids"]]
 
     def _encode(self, texts: list[str], prompt: str | None, show_progress: bool) -> np.ndarray:
+        from tqdm.auto import tqdm
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
@@ -252,6 +265,8 @@ class Encoder:
 
     def _forward_small(self, texts: list[str], prompt: str | None) -> np.ndarray:
         """A small batch, on `small_batch_threads` threads (in a worker thread pinned to that count)."""
+        import torch
+
         threads = self.small_batch_threads
         if threads is None or threads == torch.get_num_threads() or self.model.device.type != "cpu":
             return self._forward(texts, prompt)
@@ -261,15 +276,17 @@ class Encoder:
             return self._forward(texts, prompt)
         return self._small_worker.run(self._forward, texts, prompt)
 
-    @torch.inference_mode()
     def _forward(self, texts: list[str], prompt: str | None) -> np.ndarray:
         # What SentenceTransformer.encode does per batch, without its sorting and bookkeeping.
-        features = self.model.preprocess(texts, prompt=prompt)
-        features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
-        embeddings = self.model(features)["sentence_embedding"]
-        if self.normalize:
-            embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
-        return embeddings.float().cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            features = self.model.preprocess(texts, prompt=prompt)
+            features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
+            embeddings = self.model(features)["sentence_embedding"]
+            if self.normalize:
+                embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+            return embeddings.float().cpu().numpy()
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embeddings of queries, float32, one row each."""
@@ -281,40 +298,8 @@ class Encoder:
 
     def info(self) -> dict[str, Any]:
         """What the manifest records about this encoder, with a probe embedding to recognise it by."""
-        probe = self.encode_documents([PROBE_TEXT], show_progress=False)[0]
-        return {
-            "name": self.name,
-            "revision": self.revision,
-            "dim": self.dim,
-            "metric": self.metric,
-            "query_prompt": self.query_prompt,
-            "document_prompt": self.document_prompt,
-            "probe": [round(float(x), 6) for x in probe],
-        }
+        return describe_encoder(self)
 
     def check(self, recorded: dict[str, Any]) -> None:
         """Raise EncoderMismatchError unless this encoder is the one `recorded` describes."""
-        if not recorded:
-            return
-        name = recorded.get("name")
-        if recorded.get("dim") != self.dim:
-            raise EncoderMismatchError(
-                f"the index was built with encoder {name!r} ({recorded.get('dim')}-d); {self.name!r} gives "
-                f"{self.dim}-d vectors. Search it with the encoder it was built with, or rebuild the index."
-            )
-        for key in ("query_prompt", "document_prompt"):
-            if recorded.get(key) != getattr(self, key):
-                raise EncoderMismatchError(
-                    f"the index was built with {key}={recorded.get(key)!r}, this encoder uses "
-                    f"{getattr(self, key)!r}; pass the same prompts or rebuild the index."
-                )
-        stored = np.asarray(recorded.get("probe") or [], dtype=np.float32)
-        if stored.size:
-            now = self.encode_documents([PROBE_TEXT], show_progress=False)[0]
-            cos = float(now @ stored / max(np.linalg.norm(now) * np.linalg.norm(stored), 1e-12))
-            if cos < 0.999:
-                raise EncoderMismatchError(
-                    f"encoder {self.name!r} does not produce the embeddings of {name!r} (revision "
-                    f"{recorded.get('revision')}) that built this index (probe cosine {cos:.4f}). "
-                    "Load the index with its own encoder, or rebuild it with this one."
-                )
+        check_encoder(self, recorded)

@@ -8,6 +8,7 @@ from typing import Any
 
 from indexes import Document, Index, read_corpus, validate_documents
 from retrieval.encoder import Encoder
+from retrieval.types import TextEncoder
 
 __all__ = ["add_documents", "build_index", "load_index"]
 
@@ -16,7 +17,7 @@ _TRAIN_SAMPLE = 100_000
 
 def build_index(
     corpus: Any,
-    encoder: Encoder,
+    encoder: TextEncoder,
     factory: str = "Flat",
     metric: str | None = None,
     use_gpu: bool | None = None,
@@ -38,12 +39,12 @@ def build_index(
     index = Index.create(encoder.dim, factory, metric, encoder=encoder.info(), use_gpu=use_gpu)
     vectors = encoder.encode_documents(docs, show_progress=show_progress)
     if not index.vectors.is_trained:
-        index.vectors.train(index._prepare(vectors[:_TRAIN_SAMPLE]))
+        index.vectors.train(index.prepare_vectors(vectors[:_TRAIN_SAMPLE]))
     index.add(docs, vectors)
     return index
 
 
-def add_documents(index: Index, encoder: Encoder, documents: Sequence[Any], show_progress: bool = True) -> int:
+def add_documents(index: Index, encoder: TextEncoder, documents: Sequence[Any], show_progress: bool = True) -> int:
     """Embed and add new documents to an existing index without a rebuild; returns how many."""
     encoder.check(index.manifest.encoder)
     docs: list[Document] = validate_documents(documents, existing_ids=index.docs.doc_ids)
@@ -52,8 +53,8 @@ def add_documents(index: Index, encoder: Encoder, documents: Sequence[Any], show
 
 
 def load_index(
-    path: str | Path, encoder: Encoder | str | None = None, use_gpu: bool | None = None
-) -> tuple[Index, Encoder]:
+    path: str | Path, encoder: TextEncoder | str | Path | None = None, use_gpu: bool | None = None
+) -> tuple[Index, TextEncoder]:
     """Load an index and its encoder (the one named in the manifest unless given), checked to match."""
     index = Index.load(path, use_gpu=use_gpu)
     recorded = index.manifest.encoder
@@ -61,7 +62,7 @@ def load_index(
         encoder = recorded.get("name")
         if not encoder:
             raise ValueError(f"{path}: the manifest names no encoder; pass one")
-    if not isinstance(encoder, Encoder):
+    if isinstance(encoder, (str, Path)):
         encoder = Encoder.load(
             encoder,
             query_prompt=recorded.get("query_prompt"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from indexes import Document, Index
 from retrieval.encoder import Encoder
 from retrieval.indexing import load_index
 from retrieval.sentences import SentenceScorer
-from retrieval.types import Hit, Reranker
+from retrieval.types import Hit, Reranker, TextEncoder
 
 __all__ = ["Searcher"]
 
@@ -48,12 +49,12 @@ class Searcher:
     def __init__(
         self,
         index: Index | str | Path,
-        encoder: Encoder | str | None = None,
+        encoder: TextEncoder | str | Path | None = None,
         reranker: Reranker | None = None,
         candidates: int = 100,
     ) -> None:
         if isinstance(index, Index):
-            if not isinstance(encoder, Encoder):
+            if encoder is None or isinstance(encoder, (str, Path)):
                 encoder = Encoder.load(encoder or index.manifest.encoder.get("name"))
             encoder.check(index.manifest.encoder)
         else:
@@ -114,7 +115,7 @@ class Searcher:
         stage1 = self.index.search(vectors, depth)
         first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
         if getattr(self.reranker, "sentence_weight", 0.0):
-            first = self._sentences.with_scores(texts, first, vectors)
+            first = self._sentences.with_missing_scores(texts, first, vectors)
         if self.reranker is None:
             results = [hits[:k] for hits in first]
         else:
@@ -158,13 +159,5 @@ class Searcher:
             if row.shape != (len(hits),):
                 raise ValueError(f"the reranker returned {row.shape} scores for {len(hits)} candidates")
             order = np.argsort(-row, kind="stable")[:k]
-            out.append(
-                [
-                    Hit(
-                        h.doc_id, float(row[i]), rank, h.title, h.text, h.metadata, h.stage1_score, h.stage1_rank,
-                        h.sentence_score,
-                    )
-                    for rank, (i, h) in enumerate(((i, hits[i]) for i in order), start=1)
-                ]
-            )
+            out.append([replace(hits[i], score=float(row[i]), rank=rank) for rank, i in enumerate(order, start=1)])
         return out

@@ -48,13 +48,7 @@ class SentenceScoringReranker:
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]:
         if isinstance(queries, str) or len(queries) != len(candidates):
             raise ValueError("score takes a list of queries, one per candidate list")
-        todo = [i for i, hits in enumerate(candidates) if any(h.sentence_score is None for h in hits)]
-        lists = [list(hits) for hits in candidates]
-        if todo:
-            scored = self.sentences.with_scores([queries[i] for i in todo], [lists[i] for i in todo])
-            for i, hits in zip(todo, scored):
-                lists[i] = hits
-        return self.reranker.score(queries, lists)
+        return self.reranker.score(queries, self.sentences.with_missing_scores(queries, candidates))
 
 
 def with_sentence_scores(reranker: Reranker, encoder: Any, cache_size: int = 0) -> Reranker:

@@ -107,6 +107,22 @@ class SentenceScorer:
         scores = self.score(queries, [[(h.title, h.text) for h in row] for row in hits], query_vectors)
         return [[replace(h, sentence_score=float(s)) for h, s in zip(row, got)] for row, got in zip(hits, scores)]
 
+    def with_missing_scores(
+        self, queries: Sequence[str], hits: Sequence[Sequence[Hit]], query_vectors: Any = None
+    ) -> list[list[Hit]]:
+        """`with_scores` for the hit lists that have a hit without `sentence_score`; the others as they are.
+
+        The one sentence-scoring step of the `Searcher` and of `retrieval.sentence_reranker`.
+        """
+        lists = [list(row) for row in hits]
+        todo = [i for i, row in enumerate(lists) if any(h.sentence_score is None for h in row)]
+        if todo:
+            vectors = None if query_vectors is None else np.asarray(query_vectors)[todo]
+            scored = self.with_scores([queries[i] for i in todo], [lists[i] for i in todo], vectors)
+            for i, row in zip(todo, scored):
+                lists[i] = row
+        return lists
+
     def _vectors(self, docs: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         with self._lock:
             found = {d: self._cache[d] for d in docs if d in self._cache}

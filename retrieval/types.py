@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Hit", "Reranker", "Run"]
+__all__ = ["Hit", "Reranker", "Run", "TextEncoder"]
 
 # A run, as ranx and trec_eval read it: {query_id: {doc_id: score}}.
 Run = dict[str, dict[str, float]]
@@ -64,3 +64,33 @@ class Reranker(Protocol):
     threshold: float | None
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Stage 1: embeds queries and documents into one vector space, batch first.
+
+    What an index and the `Searcher` use of an encoder: `retrieval.Encoder` (one model) and
+    `retrieval.encoder_ensemble.EncoderEnsemble` (several, side by side) both satisfy it. `info`
+    is what an index manifest records; `check` refuses a manifest recorded by another encoder.
+    """
+
+    name: str
+    dim: int
+    metric: str
+    revision: str | None
+    query_prompt: str | None
+    document_prompt: str | None
+
+    @property
+    def normalize(self) -> bool: ...
+
+    def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
+
+    def encode_documents(self, docs: Sequence[Any], show_progress: bool = True) -> np.ndarray: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def check(self, recorded: dict[str, Any]) -> None: ...
+
+    def configured(self, batch_size: int, **options: Any) -> TextEncoder: ...

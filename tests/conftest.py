@@ -13,8 +13,9 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TWOSTAGE_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import shared_dir as _shared_dir  # noqa: E402 - after the environment above
+
+SHARED = _shared_dir()
 TOKENIZER = SHARED / "tokenizers" / "bert-uncased-wordpiece"
 
 
@@ -53,7 +54,7 @@ def tokenizer_dir(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder_path(tmp_path_factory, tokenizer_dir) -> Path:
     """A 2-layer, 32-wide BERT sentence-transformer with random weights (plumbing only)."""
-    from retrieval.scratch import random_bert_encoder
+    from retrieval.train.scratch import random_bert_encoder
 
     return random_bert_encoder(tokenizer_dir, tmp_path_factory.mktemp("tiny_encoder"), max_length=128)
 
@@ -61,7 +62,7 @@ def tiny_encoder_path(tmp_path_factory, tokenizer_dir) -> Path:
 @pytest.fixture(scope="session")
 def static_encoder_path(tmp_path_factory, tokenizer_dir) -> Path:
     """A StaticEmbedding model with random weights (plumbing only)."""
-    from retrieval.scratch import static_encoder
+    from retrieval.train.scratch import static_encoder
 
     return static_encoder(tokenizer_dir, tmp_path_factory.mktemp("static_encoder"), dim=64)
 

@@ -275,17 +275,17 @@ def test_cli_missing_dataset_is_a_clear_error(tmp_path, capsys):
 
 
 def test_cli_without_models_or_recipe_names_what_is_missing(toy_beir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rerank.recipe", None)  # as if the recipe were not there
+    monkeypatch.setitem(sys.modules, "rerank.train.recipe", None)  # as if the recipe were not there
     code = main([str(toy_beir), "--stages", "bm25,dense", "--out", str(tmp_path / "o"), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "rerank.recipe" in err and "scratch_models" in err and "--encoder PATH" in err
+    assert "rerank.train.recipe" in err and "scratch_models" in err and "--encoder PATH" in err
     assert "sentence-transformers/all-MiniLM-L6-v2" in err
 
 
 def test_cli_with_model_paths_runs_every_stage(toy_beir, tiny_encoder_path, tokenizer_dir, tmp_path, capsys):
     pytest.importorskip("rerank.cross_encoder")
-    from rerank.scratch import random_cross_encoder
+    from rerank.train.scratch import random_cross_encoder
 
     reranker = random_cross_encoder(tokenizer_dir, tmp_path / "ce", max_length=64)
     out = tmp_path / "run"
@@ -301,8 +301,8 @@ def test_cli_with_model_paths_runs_every_stage(toy_beir, tiny_encoder_path, toke
 
 
 def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny_encoder_path, tmp_path, monkeypatch):
-    """The wiring to rerank.recipe: the train split goes in (never test), the trained encoder comes out."""
-    import rerank.recipe as recipe
+    """The wiring to rerank.train.recipe: the train split goes in (never test), the trained encoder comes out."""
+    import rerank.train.recipe as recipe
 
     (toy_beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td9\t1\n")
     calls = []

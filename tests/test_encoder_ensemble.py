@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from indexes import EncoderMismatchError
-from retrieval import Encoder, Searcher, build_index, load_index
+from retrieval import Encoder, Searcher, TextEncoder, build_index, load_index
 from retrieval.encoder_ensemble import ENSEMBLE_FILE, EncoderEnsemble, is_ensemble, save_ensemble
-from retrieval.scratch import static_encoder
+from retrieval.train.scratch import static_encoder
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,8 @@ def _unit(x):
 def test_inner_product_is_the_weighted_mean_of_the_parts_cosines(ensemble_dir, toy_corpus):
     ensemble = Encoder.load(ensemble_dir)
     assert isinstance(ensemble, EncoderEnsemble) and ensemble.dim == 64 and ensemble.metric == "cosine"
+    # Made of encoders, not one: it has the interface the index and the Searcher use, and no model of its own.
+    assert isinstance(ensemble, TextEncoder) and not isinstance(ensemble, Encoder) and ensemble.model is None
     queries = ["protein folding", "jazz music on the radio"]
     docs = [d["title"] + " " + d["text"] for d in toy_corpus[:6]]
     got = ensemble.encode_queries(queries) @ ensemble.encode_documents(docs, show_progress=False).T

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from rerank.fusion import choose_stage1_weight, fuse_stage1, stage1_z
+from rerank.fusion import fuse_stage1, stage1_z
+from rerank.train.stage1_weight import choose_stage1_weight
 from retrieval.types import Hit
 
 CORPUS = [
@@ -20,7 +21,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def kernel_path(tmp_path_factory, tokenizer_dir):
-    from rerank.scratch import kernel_cross_encoder
+    from rerank.train.scratch import kernel_cross_encoder
 
     return kernel_cross_encoder(
         tokenizer_dir, tmp_path_factory.mktemp("knrm"), hidden_size=16, max_length=64, corpus_texts=CORPUS
@@ -112,7 +113,7 @@ def test_the_weight_follows_whichever_stage_ranks_the_held_out_queries_better():
 
 
 def test_more_held_out_groups_outvote_a_few_each_on_its_own_scales():
-    from rerank.fusion import WeightEvidence
+    from rerank.train.stage1_weight import WeightEvidence
 
     rng = np.random.default_rng(1)
     relevant = {f"v{i}": [1] + [0] * 9 for i in range(3)}
@@ -160,8 +161,8 @@ def test_reranker_adds_the_calibrated_stage1_weight(kernel_path, tmp_path):
 
 def test_training_with_fusion_saves_the_weight_and_refits_thresholds(tmp_path, tokenizer_dir):
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_data import CandidateList, Example
+    from rerank.train.config import CrossEncoderConfig
+    from rerank.train.data import CandidateList, Example
 
     rng = np.random.default_rng(0)
     rows, lists = [], []
@@ -184,46 +185,14 @@ def test_training_with_fusion_saves_the_weight_and_refits_thresholds(tmp_path, t
         assert saved["threshold"] == saved["thresholds"]["f1"] and "validation_fused" in saved
 
 
-def test_a_tuned_table_starts_as_the_plain_model_and_training_moves_only_it(tmp_path, tokenizer_dir):
-    import torch
-    from sentence_transformers import CrossEncoder
-
-    from rerank.scratch import kernel_cross_encoder
-    from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_data import Example
-
-    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
-                                                  corpus_texts=CORPUS)), device="cpu")
-    dual_path = kernel_cross_encoder(tokenizer_dir, tmp_path / "dual", hidden_size=16, max_length=64,
-                                     corpus_texts=CORPUS, tuned_table=True)
-    dual = CrossEncoder(str(dual_path), device="cpu")
-    pairs = [("statins mortality", p) for p in CORPUS]
-    # Same seed, the tuned table a copy of the first, the exact-match weight split between the two.
-    np.testing.assert_allclose(dual.predict(pairs), plain.predict(pairs), rtol=1e-5)
-
-    rows = [Example(f"q{i}", " ".join(CORPUS[i % 4].split()[:2]), CORPUS[(i + j) % 4], int(j == 0), f"d{(i + j) % 4}")
-            for i in range(12) for j in range(3)]
-    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
-                                max_length=64, epochs=1, batch_size=8, train_embeddings=False, tuned_table=True)
-    result = train_cross_encoder(rows[:27], rows[27:], tmp_path / "ce", config, show_progress=False, corpus_texts=CORPUS)
-    trained = CrossEncoder(str(result.path), device="cpu").model
-    start = dual.model
-    assert trained.config.tuned_table
-    torch.testing.assert_close(trained.embeddings.weight, start.embeddings.weight)  # kept as given
-    assert not torch.allclose(trained.tuned_embeddings.weight, start.tuned_embeddings.weight)  # tuned
-    with pytest.raises(ValueError, match="tuned_table"):
-        CrossEncoderConfig(architecture="bert", tuned_table=True)
-
-
 def test_a_smaller_embedding_learning_rate_moves_the_token_vectors_less(tmp_path, tokenizer_dir):
     import torch
     from sentence_transformers import CrossEncoder
 
-    from rerank.scratch import kernel_cross_encoder
+    from rerank.train.scratch import kernel_cross_encoder
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_data import Example
+    from rerank.train.config import CrossEncoderConfig
+    from rerank.train.data import Example
 
     start = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "start", hidden_size=16, max_length=64,
                                                   corpus_texts=CORPUS)), device="cpu").model
@@ -243,78 +212,6 @@ def test_a_smaller_embedding_learning_rate_moves_the_token_vectors_less(tmp_path
     assert moved["slow"] < moved["same"] / 20 and moved["slow"] > 0
     with pytest.raises(ValueError, match="embedding_learning_rate"):
         CrossEncoderConfig(embedding_learning_rate=0.0)
-
-
-def test_bigram_kernels_start_as_the_unigram_model_and_count_adjacent_pairs(tmp_path, tokenizer_dir):
-    import torch
-    from sentence_transformers import CrossEncoder
-
-    from rerank.scratch import kernel_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-
-    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
-                                                  corpus_texts=CORPUS)), device="cpu")
-    paired = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "paired", hidden_size=16, max_length=64,
-                                                   corpus_texts=CORPUS, bigrams=True)), device="cpu")
-    assert paired.model.config.bigrams and paired.model.classifier.weight.shape[1] == 2 * len(paired.model.config.mus)
-    # Same seed, bigram weights zero at the start: the same scores as the unigram model.
-    pairs = [("statins mortality", p) for p in CORPUS]
-    np.testing.assert_allclose(paired.predict(pairs), plain.predict(pairs), rtol=1e-5)
-
-    # The same words, adjacent or apart: the unigram model cannot tell them apart, the bigram
-    # exact-match kernel can.
-    query = "heart failure"
-    near = "heart failure in older patients with disease"
-    apart = "heart disease in older patients with failure"  # the same words in another order
-    before = plain.predict([(query, near), (query, apart)], activation_fn=torch.nn.Identity())
-    assert before[0] == pytest.approx(before[1], abs=1e-4)
-    k = len(paired.model.config.mus)
-    with torch.no_grad():
-        paired.model.classifier.weight.zero_()
-        paired.model.classifier.weight[0, k] = 5.0  # the exact kernel of the pair view
-    after = paired.predict([(query, near), (query, apart)], activation_fn=torch.nn.Identity())
-    assert after[0] > after[1] + 1.0
-    with pytest.raises(ValueError, match="bigrams"):
-        CrossEncoderConfig(architecture="bert", bigrams=True)
-
-
-def test_term_networks_start_silent_add_a_per_term_score_and_train(tmp_path, tokenizer_dir):
-    import torch
-    from sentence_transformers import CrossEncoder
-
-    from rerank.scratch import kernel_cross_encoder
-    from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_data import Example
-
-    plain = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "plain", hidden_size=16, max_length=64,
-                                                  corpus_texts=CORPUS)), device="cpu")
-    termed = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "termed", hidden_size=16, max_length=64,
-                                                   corpus_texts=CORPUS, term_hidden=4)), device="cpu")
-    assert termed.model.config.term_hidden == 4 and len(termed.model.term_scorers) == 1
-    pairs = [("statins mortality", p) for p in CORPUS] + [("heart failure trial", p) for p in CORPUS]
-    identity = torch.nn.Identity()
-    start = plain.predict(pairs, activation_fn=identity)
-    np.testing.assert_allclose(termed.predict(pairs, activation_fn=identity), start, rtol=1e-5, atol=1e-5)
-    # Each term's score is averaged with the query-term weights (they sum to 1): a constant per-term
-    # score of 1 lifts every pair's logit by exactly 1, whatever the query's length.
-    with torch.no_grad():
-        termed.model.term_scorers[0][-1].bias.fill_(1.0)
-    np.testing.assert_allclose(termed.predict(pairs, activation_fn=identity), start + 1.0, rtol=1e-5, atol=1e-5)
-
-    rows = [Example(f"q{i}", " ".join(CORPUS[i % 4].split()[:2]), CORPUS[(i + j) % 4], int(j == 0), f"d{(i + j) % 4}")
-            for i in range(12) for j in range(3)]
-    config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
-                                max_length=64, epochs=1, batch_size=8, term_hidden=4)
-    result = train_cross_encoder(rows[:27], rows[27:], tmp_path / "trained", config, show_progress=False,
-                                 corpus_texts=CORPUS)
-    trained = CrossEncoder(str(result.path), device="cpu").model
-    assert trained.config.term_hidden == 4
-    assert trained.term_scorers[0][-1].weight.abs().sum() > 0  # the silent output layer learned
-    with pytest.raises(ValueError, match="term_hidden"):
-        CrossEncoderConfig(architecture="bert", term_hidden=4)
-    with pytest.raises(ValueError, match="term_hidden"):
-        CrossEncoderConfig(architecture="kernel", term_hidden=-1)
 
 
 def test_reranker_and_searcher_fuse_the_best_sentence_score(kernel_path, tiny_encoder, tmp_path):

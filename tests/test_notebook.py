@@ -56,7 +56,7 @@ def test_notebook_runs_on_scifact(shared_dir, tokenizer_dir, static_encoder_path
     import nbformat
     from nbclient import NotebookClient
 
-    from rerank.scratch import random_cross_encoder
+    from rerank.train.scratch import random_cross_encoder
 
     scifact = shared_dir / "datasets" / "scifact"
     if not (scifact / "corpus.jsonl").exists():

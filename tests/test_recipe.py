@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexes import read_corpus
-from rerank.recipe import FAST, ScratchModels, cache_key, data_fingerprint, scratch_models
+from rerank.train.recipe import FAST, ScratchModels, cache_key, data_fingerprint, scratch_models
 
 TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
 RECORDS = [
@@ -27,6 +27,10 @@ def cache_dir(tmp_path_factory):
 
 def test_recipe_trains_then_reuses_the_cache(cache_dir):
     from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    from rerank.kernel_model import register
+
+    register()  # the recipe's reranker is a K-NRM one, loaded here with CrossEncoder directly
 
     tmp_path = cache_dir
     first = scratch_models(Path("toy"), RECORDS, None, None, tmp_path, seed=0, budget=FAST, show_progress=False)
@@ -81,20 +85,12 @@ def test_cache_key_follows_only_what_the_run_uses():
 
 
 def test_cache_keys_stay_put_when_an_option_is_added_at_its_old_behaviour():
-    from rerank.recipe import DEFAULT
+    from rerank.train.recipe import DEFAULT, PRESETS
 
+    assert PRESETS == {"default": DEFAULT, "fast": FAST}
     # Pinned: a change here makes every user's cached models train again. Make it on purpose (a new
-    # RECIPE_VERSION), not as a side effect of a new config field (see _KEY_SILENT_DEFAULTS).
+    # RECIPE_VERSION), not as a side effect of a config field added or removed (see the cache module).
     assert cache_key(FAST, True, 0, "data") == "e3733c25fb4662ed"
-    # Both moved on purpose when the reranker became a residual of stage 1 (were 8e87fb3f37215d70 and
-    # b7380ff0315b426d): the recipe trains other models. The labelled one again when its offset went
-    # from 3 to 5 and its learning rate to 1e-2 (was 66902295b4697e5b), and to 3e-3 (was
-    # d06cce6258a2aeb0), and when it chose the stage-1 weight by cross-validation (was c4f22ae27e56c4ac),
-    # and when it fused sentence scores (was 00d4c1fa35b2682e). The corpus-only one moved when its
-    # stage 1 became an ensemble of three vocabularies (was fdd96d9ff80aedb0); the labelled one kept
-    # its settings, and its key (the new `vocab_sizes` field is silent at its default). The corpus-only
-    # one again when stage 2 became one reranker per vocabulary, one epoch each (was 8ec05260f1c40479);
-    # the labelled key stays (`reranker_per_vocabulary` is only read without labels).
     assert cache_key(DEFAULT, True, 0, "data") == "e7cd5b8ed7d90bc5"
     assert cache_key(DEFAULT, False, 0, "data") == "8425814b731bbe96"
 
@@ -173,7 +169,7 @@ def test_restandardise_carries_the_z_scale_through_an_affine_map(tmp_path):
     import json
 
     from rerank.fusion import stage1_z
-    from rerank.train_fusion import restandardise_stage1
+    from rerank.train.fusion import restandardise_stage1
 
     (tmp_path / "calibration.json").write_text(json.dumps({"threshold": 0.5, "stage1_weight": 1.5, "stage1_mean": 0.3, "stage1_std": 0.1}))
     before = [[0.9, 0.5, 0.2], [0.7, 0.1]]
@@ -240,14 +236,14 @@ def test_sentence_scores_are_fused_from_each_lists_own_stage1_and_carried_to_the
     import json
     from dataclasses import replace
 
-    import rerank.fusion
+    import rerank.train.stage1_weight as stage1_weight
     from rerank import CrossEncoderReranker
     from retrieval import Encoder, Searcher, build_index
 
     # Toy lists rank perfectly at every weight and ties go to weight 0: narrow the sentence grid to
     # one positive weight so that its transfer to the refit stage 1 runs.
     monkeypatch.setattr(
-        rerank.fusion, "choose_stage1_weight", functools.partial(rerank.fusion.choose_stage1_weight, sentence_grid=(0.5,))
+        stage1_weight, "choose_stage1_weight", functools.partial(stage1_weight.choose_stage1_weight, sentence_grid=(0.5,))
     )
     queries = {f"q{i}": f"notes on {TOPICS[i % 5]} item {i}" for i in range(20)}
     qrels = {f"q{i}": {f"d{i}": 1} for i in range(20)}

@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rerank import (
-    CrossEncoderReranker,
-    PackedBert,
-    encode_pairs,
-    random_cross_encoder,
-    read_calibration,
-    scores_from_logits,
-    token_batches,
-)
+from rerank import CrossEncoderReranker, encode_pairs, read_calibration, scores_from_logits, token_batches
+from rerank.packed_bert import PackedBert
+from rerank.train.scratch import random_cross_encoder
 from retrieval import Hit, ModelLoadError, Reranker
 
 PAIRS = [

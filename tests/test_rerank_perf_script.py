@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rerank import random_cross_encoder
+from rerank.train.scratch import random_cross_encoder
 
 
 def test_perf_rerank_writes_results(shared_dir, tokenizer_dir, tmp_path, capsys):

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from rerank import CrossEncoderReranker
-from rerank.evaluator import threshold_metrics
-from rerank.reranker_ensemble import (
-    ENSEMBLE_FILE, RerankerEnsemble, ensemble_thresholds, is_reranker_ensemble, save_reranker_ensemble,
-)
-from rerank.scratch import random_cross_encoder
+from rerank.train.evaluator import threshold_metrics
+from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble, save_reranker_ensemble
+from rerank.train.fusion import ensemble_thresholds
+from rerank.train.scratch import random_cross_encoder
 from retrieval.types import Hit
 
 PASSAGES = ["faiss searches dense vectors", "bm25 ranks by term counts", "jazz music on the radio", "protein folding"]

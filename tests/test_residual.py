@@ -1,11 +1,11 @@
-"""Residual training (`rerank.residual`): the stage-1 score sits inside the loss as a fixed offset."""
+"""Residual training (`rerank.train.residual`): the stage-1 score sits inside the loss as a fixed offset."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rerank.train_data import Example
+from rerank.train.data import Example
 
 CORPUS = [
     "Statins lower cholesterol and reduce cardiac mortality in older adults.",
@@ -32,8 +32,8 @@ def test_the_residual_loss_is_bce_of_the_logit_plus_the_offset(tmp_path, tokeniz
     from sentence_transformers import CrossEncoder
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    from rerank.residual import ResidualBCELoss
-    from rerank.scratch import kernel_cross_encoder
+    from rerank.train.residual import ResidualBCELoss
+    from rerank.train.scratch import kernel_cross_encoder
 
     model = CrossEncoder(str(kernel_cross_encoder(tokenizer_dir, tmp_path / "k", hidden_size=16, max_length=64,
                                                   corpus_texts=CORPUS)), device="cpu")
@@ -60,9 +60,9 @@ def test_a_residual_reranker_learns_only_where_stage1_is_wrong(tmp_path, tokeniz
     """
     from sentence_transformers import CrossEncoder
 
-    from rerank.scratch import kernel_cross_encoder
+    from rerank.train.scratch import kernel_cross_encoder
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
+    from rerank.train.config import CrossEncoderConfig
 
     def stage1(topic: int, label: int) -> float:
         right = 10.0 if label else -10.0
@@ -87,7 +87,7 @@ def test_a_residual_reranker_learns_only_where_stage1_is_wrong(tmp_path, tokeniz
 
 def test_residual_training_needs_a_stage1_score_on_every_row(tmp_path, tokenizer_dir):
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
+    from rerank.train.config import CrossEncoderConfig
 
     rows = [r.__class__(r.query_id, r.query, r.passage, r.label, r.doc_id) for r in _rows(lambda t, l: 0.0)]
     config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
@@ -102,7 +102,7 @@ def test_residual_training_needs_a_stage1_score_on_every_row(tmp_path, tokenizer
 
 def test_stage1_z_scores_each_rows_own_text_on_the_candidates_scale(static_encoder_path):
     from retrieval.encoder import Encoder
-    from rerank.residual import with_stage1_z
+    from rerank.train.residual import with_stage1_z
 
     encoder = Encoder.load(str(static_encoder_path), device="cpu")
     rows = [Example("q", "statins mortality", p, int(i == 0), f"d{i}") for i, p in enumerate(CORPUS)]
@@ -117,40 +117,21 @@ def test_stage1_z_scores_each_rows_own_text_on_the_candidates_scale(static_encod
     assert [(r.doc_id, r.label) for r in scored] == [(r.doc_id, r.label) for r in rows]
 
 
-def test_a_residual_reranker_is_validated_as_it_was_trained(tmp_path, tokenizer_dir):
-    """The evaluator scores validation rows as logit + offset; the saved thresholds stay the model's own."""
+def test_a_residual_reranker_is_validated_on_the_text_alone(tmp_path, tokenizer_dir):
+    """The evaluator scores the validation rows without their offsets: the epoch and thresholds are the model's own."""
     from sentence_transformers import CrossEncoder
 
-    from rerank.evaluator import probabilities, threshold_metrics
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_fusion import raw_logits
+    from rerank.train.config import CrossEncoderConfig
+    from rerank.train.evaluator import probabilities, threshold_metrics
+    from rerank.train.fusion import raw_logits
 
-    # Stage 1 is right on the statins queries and wrong on the protein ones, by a wide margin.
     rows = _rows(lambda topic, label: (4.0 if label else -4.0) * (1 if topic == 0 else -1))
     config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
-                                max_length=64, epochs=2, batch_size=8, train_embeddings=False, stage1_offset=2.0,
-                                validate_residual=True)
-    result = train_cross_encoder(rows[:48], rows[48:], tmp_path / "ce", config, show_progress=False, corpus_texts=CORPUS)
-    model = CrossEncoder(str(result.path), device="cpu")
-    val = rows[48:]
-    own = raw_logits(model, [(r.query, r.passage) for r in val], 64)
-    labels = [r.label for r in val]
-    as_trained = threshold_metrics(labels, probabilities(own.reshape(-1) + [2.0 * r.stage1_z for r in val])[0])
-    alone = threshold_metrics(labels, probabilities(own)[0], beta=config.beta)
-    assert result.calibration["validation"]["ap"] == pytest.approx(as_trained.ap)
-    assert as_trained.ap < alone.ap  # the offsets count: stage 1's wrong topic pulls the AP down
-    assert result.calibration["validation_scored"].startswith("logit + stage1_offset")
+                                max_length=64, epochs=2, batch_size=8, train_embeddings=False, stage1_offset=2.0)
+    val = [r.__class__(r.query_id, r.query, r.passage, r.label, r.doc_id) for r in rows[48:]]  # no stage1_z
+    result = train_cross_encoder(rows[:48], val, tmp_path / "ce", config, show_progress=False, corpus_texts=CORPUS)
+    own = raw_logits(CrossEncoder(str(result.path), device="cpu"), [(r.query, r.passage) for r in val], 64)
+    alone = threshold_metrics([r.label for r in val], probabilities(own)[0], beta=config.beta)
+    assert result.calibration["validation"]["ap"] == pytest.approx(alone.ap)
     assert result.calibration["thresholds"] == pytest.approx(alone.thresholds())
-
-    # Without stage-1 scores on the validation rows it says what to do; validate_residual=False (the
-    # default) scores the text alone.
-    bare = [r.__class__(r.query_id, r.query, r.passage, r.label, r.doc_id) for r in val]
-    with pytest.raises(ValueError, match="validate_residual"):
-        train_cross_encoder(rows[:48], bare, tmp_path / "ce2", config, show_progress=False, corpus_texts=CORPUS)
-    text_only = train_cross_encoder(rows[:48], bare, tmp_path / "ce3", config.replace(validate_residual=False),
-                                    show_progress=False, corpus_texts=CORPUS)
-    assert "validation_scored" not in text_only.calibration
-    model = CrossEncoder(str(text_only.path), device="cpu")
-    own = raw_logits(model, [(r.query, r.passage) for r in val], 64)
-    assert text_only.calibration["validation"]["ap"] == pytest.approx(threshold_metrics(labels, probabilities(own)[0]).ap)

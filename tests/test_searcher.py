@@ -80,7 +80,7 @@ def test_save_load_same_results_and_add_after_load(index, tiny_encoder, tmp_path
 
 
 def test_encoder_mismatch_is_refused(index, tmp_path, tokenizer_dir, static_encoder_path):
-    from retrieval.scratch import TINY_SHAPE, random_bert_encoder
+    from retrieval.train.scratch import TINY_SHAPE, random_bert_encoder
 
     index.save(tmp_path / "idx")
     other_dim = Encoder.load(str(static_encoder_path))

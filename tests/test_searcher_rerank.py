@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from rerank import CrossEncoderReranker, random_cross_encoder
+from rerank import CrossEncoderReranker
+from rerank.train.scratch import random_cross_encoder
 from retrieval import Searcher, build_index, document_text
 from retrieval.search import main as search_main
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.seed_spread import main, parse_overrides, seed_spread, summarise
-from retrieval.train_config import BiEncoderConfig
+from retrieval.train.config import BiEncoderConfig
 
 TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
 TINY = ["dim=16", "epochs=1", "mining_rounds=0", "batch_size=16", "vocab_size=300", "sentences_per_doc=1"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rerank.fusion import WeightEvidence, choose_stage1_weight
+from rerank.train.stage1_weight import WeightEvidence, choose_stage1_weight
 from retrieval.sentences import SentenceScorer, split_sentences, title_and_body
 from retrieval.types import Hit
 
@@ -107,7 +107,7 @@ def test_restandardise_moves_the_sentence_scale_too(tmp_path):
     import json
 
     from rerank.fusion import stage1_z
-    from rerank.train_fusion import restandardise_stage1
+    from rerank.train.fusion import restandardise_stage1
 
     saved = {"threshold": 0.5, "stage1_weight": 1.0, "stage1_mean": 0.3, "stage1_std": 0.1,
              "sentence_weight": 0.5, "sentence_mean": 0.6, "sentence_std": 0.2}
@@ -129,8 +129,8 @@ def test_restandardise_moves_the_sentence_scale_too(tmp_path):
 
 def test_sentence_fusion_needs_the_stage1_weight_and_the_encoder(tmp_path, tokenizer_dir):
     from rerank.train import train_cross_encoder
-    from rerank.train_config import CrossEncoderConfig
-    from rerank.train_data import CandidateList, Example
+    from rerank.train.config import CrossEncoderConfig
+    from rerank.train.data import CandidateList, Example
 
     with pytest.raises(ValueError, match="fuse_stage1=True"):
         CrossEncoderConfig(fuse_sentences=True)

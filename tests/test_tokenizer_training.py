@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.train_tokenizer import (
+from retrieval.train.tokenizer import (
     SPECIAL_TOKENS, inflected_words, learn_wordpiece_vocab, train_wordpiece, train_wordpieces,
 )
 

@@ -15,7 +15,6 @@ from benchmarks.tradeoffs import (
     cutoff_curve,
     delta_summary,
     describe_tradeoffs,
-    find_data_dir,
     pareto_front,
     query_deltas,
     recall_curve,
@@ -248,19 +247,6 @@ def test_collect_sweep_keeps_what_run_sweep_computes(toy_corpus, tiny_encoder):
     assert [{k: r[k] for k in quality} for r in data.rows] == [{k: r[k] for k in quality} for r in reference]
     with pytest.raises(ValueError, match="no judged query"):
         collect_sweep(searcher, reranker, {"other": "x"}, qrels, (5,), show_progress=False)
-
-
-# --- finding the data -----------------------------------------------------------------------------
-
-
-def test_find_data_dir_env_first_then_the_nearest_shared_datasets(tmp_path, monkeypatch):
-    monkeypatch.setenv("TWOSTAGE_DATA_DIR", str(tmp_path / "elsewhere"))
-    assert find_data_dir(tmp_path) == tmp_path / "elsewhere"
-    monkeypatch.delenv("TWOSTAGE_DATA_DIR")
-    (tmp_path / "shared" / "datasets").mkdir(parents=True)
-    deep = tmp_path / "checkout" / "notebooks"
-    deep.mkdir(parents=True)
-    assert find_data_dir(deep) == tmp_path / "shared" / "datasets"
 
 
 # --- python -m benchmarks.run writes the same figures ---------------------------------------------

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from indexes import read_corpus
-from rerank.train_config import CrossEncoderConfig
-from retrieval.train_config import BiEncoderConfig
+from rerank.train.config import CrossEncoderConfig
+from retrieval.train.config import BiEncoderConfig
 
 TOPICS = ["faiss vector search", "protein folding", "climate models", "football scores", "jazz music"]
 TINY_BERT = {"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 1, "intermediate_size": 32}
@@ -105,7 +105,7 @@ def test_members_join_the_seeds_side_by_side(tmp_path, tokenizer_dir, bi_runs, d
 
 
 def test_corpus_anchors_cover_every_member(docs):
-    from retrieval.pairs import corpus_pairs
+    from retrieval.train.pairs import corpus_pairs
     from retrieval.train import corpus_anchors
 
     config = BiEncoderConfig(sentences_per_doc=1, use_titles=False, members=2, seed=3)
@@ -208,7 +208,7 @@ def test_labelled_rows_can_add_pseudo_queries_to_training_only(bi_runs, docs, la
 
 
 def _ranked(encoder, index, lists):
-    from rerank.train_data import stage1_ranked
+    from rerank.train.data import stage1_ranked
 
     return stage1_ranked(encoder, index, {c.query_id: c.query for c in lists}, 10)
 
@@ -238,7 +238,7 @@ def test_cross_encoder_outputs_calibration_history_and_loads(ce_runs, ce_data):
     assert calibration["epoch"] == best["epoch"] and calibration["threshold"] == best["f1_threshold"]
     assert (path / "history.csv").read_text().count("\n") == 3 and (path / "history.png").stat().st_size > 0
     # The saved weights are the chosen epoch's: scoring the validation split again gives its AP.
-    from rerank.evaluator import probabilities, threshold_metrics
+    from rerank.train.evaluator import probabilities, threshold_metrics
 
     val = ce_data.validation
     model = CrossEncoder(str(path), device="cpu")
@@ -328,9 +328,8 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs):
     assert (ce / "calibration.json").exists()
     knrm = tmp_path / "knrm"
     assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(knrm), "--config", str(config),
-                        "--tokenizer", str(tokenizer_dir), "--architecture", "kernel", "--bigrams", "--term-hidden", "3", "--quiet"]) == 0
-    saved = json.loads((knrm / "config.json").read_text())
-    assert saved["bigrams"] is True and saved["term_hidden"] == 3
+                        "--tokenizer", str(tokenizer_dir), "--architecture", "kernel", "--quiet"]) == 0
+    assert json.loads((knrm / "config.json").read_text())["model_type"] == "kernel_match"
     with pytest.raises(ValueError, match="test split"):
         retrieval_main(["--data", str(data), "--out", str(tmp_path / "x"), "--split", "test", "--quiet"])
 
@@ -348,7 +347,7 @@ def test_cross_encoder_embeddings_start_from_a_static_model(tmp_path, tokenizer_
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from rerank.train_init import initial_cross_encoder
+    from rerank.train.initial import initial_cross_encoder
 
     config = _ce_config(tokenizer_dir, 0, init_embeddings=str(static_encoder_path))  # 64-d static -> 16-d BERT
     model = initial_cross_encoder(config, tmp_path)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+
+from retrieval.config_io import JsonConfig
 
 __all__ = ["CrossEncoderConfig"]
 
 
 @dataclass(frozen=True)
-class CrossEncoderConfig:
+class CrossEncoderConfig(JsonConfig):
     """How to train stage 2.
 
     Args:
@@ -26,16 +25,11 @@ class CrossEncoderConfig:
         num_labels: 1 (one logit, sigmoid, BCEWithLogitsLoss) or 2 (softmax, cross-entropy).
         max_length: tokens per (query, passage) pair.
         epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimiser schedule (learning
-            rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 3e-2 a kernel model: its few
-            parameters barely move from their start at 1e-3 on SciFact).
+            rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 3e-2 a kernel model, whose few
+            parameters need larger steps).
         train_embeddings: from scratch, also train the token vectors (False keeps the initial ones).
         embedding_learning_rate: with `train_embeddings`, the token vectors' own learning rate (None:
             the model's); a smaller one lets them move less than the kernel weights.
-        tuned_table: a from-scratch kernel model gets a second token-vector table, a copy of the first,
-            that is always trained; its kernel features sit beside the first table's.
-        bigrams: a from-scratch kernel model also matches adjacent token pairs (`KernelMatchConfig.bigrams`).
-        term_hidden: a from-scratch kernel model scores each query term with a small network of this
-            width beside its linear kernel mix (`KernelMatchConfig.term_hidden`); 0 is off.
         negatives_per_query: stage-1 candidates (not labelled relevant) per training query.
         hard_first: take the top-ranked candidates as negatives (else a seeded sample of the depth).
         depth: how deep the stage-1 candidate list is (as deep as the reranker will see).
@@ -50,16 +44,10 @@ class CrossEncoderConfig:
         fuse_sentences: with `fuse_stage1`, also weigh stage 1's best similarity to any one sentence
             of each candidate (`retrieval.sentences`), the two weights chosen together; needs the
             stage-1 encoder at training time (`train_cross_encoder`'s `sentence_encoder`).
-        stage1_offset: train as a residual of stage 1 (`rerank.residual`): this times each training
-            row's standardised stage-1 score is added to the logit inside the loss, so the reranker
-            learns what stage 1 misses; 0 trains on the text alone. Needs one logit.
-        validate_residual: with `stage1_offset`, the evaluator scores each validation row as the
-            model was trained, logit + offset (validation rows need an honest `stage1_z`), so the
-            epoch is chosen by the AP of what the Searcher fuses. False (the default) scores the text
-            alone: a residual model's own AP falls as it learns, so the earliest epoch is kept. On
-            SciFact without labels, scoring as trained kept epoch 4 of 4 (pseudo-query validation AP
-            0.79 -> 0.82) and the Searcher fell from 0.706 to 0.679 on the test queries; with labels
-            it kept epoch 1 either way.
+        stage1_offset: train as a residual of stage 1 (`rerank.train.residual`): this times each
+            training row's standardised stage-1 score is added to the logit inside the loss, so the
+            reranker learns what stage 1 misses; 0 trains on the text alone. Needs one logit. The
+            evaluator scores the validation rows on the text alone.
         seed: every random choice.
 
     Example:
@@ -91,14 +79,12 @@ class CrossEncoderConfig:
     eval_steps: int | None = None
     train_embeddings: bool = True
     embedding_learning_rate: float | None = None
-    tuned_table: bool = False
-    bigrams: bool = False
-    term_hidden: int = 0
     fuse_stage1: bool = False
     fuse_sentences: bool = False
     stage1_offset: float = 0.0
-    validate_residual: bool = False
     seed: int = 0
+
+    CONFIG_NAME = "cross-encoder config"
 
     def __post_init__(self) -> None:
         if self.architecture not in ("bert", "kernel"):
@@ -107,14 +93,6 @@ class CrossEncoderConfig:
             raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {self.num_labels}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        if self.tuned_table and (self.architecture != "kernel" or self.model is not None):
-            raise ValueError("tuned_table applies to a from-scratch kernel model: set architecture='kernel' and model=None")
-        if self.bigrams and (self.architecture != "kernel" or self.model is not None):
-            raise ValueError("bigrams applies to a from-scratch kernel model: set architecture='kernel' and model=None")
-        if self.term_hidden < 0:
-            raise ValueError(f"term_hidden must be 0 (off) or a positive width, got {self.term_hidden}")
-        if self.term_hidden and (self.architecture != "kernel" or self.model is not None):
-            raise ValueError("term_hidden applies to a from-scratch kernel model: set architecture='kernel' and model=None")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
         if self.fuse_sentences and not self.fuse_stage1:
@@ -136,24 +114,3 @@ class CrossEncoderConfig:
         if self.model is not None:
             return 2e-5
         return 3e-2 if self.architecture == "kernel" else 3e-4
-
-    def replace(self, **changes: Any) -> CrossEncoderConfig:
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CrossEncoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown cross-encoder config keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, path: str | Path) -> CrossEncoderConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -155,7 +155,7 @@ def pseudo_queries(
         ``queries`` {qid: text}, ``qrels`` {qid: {doc_id: 1}}, and ``positives`` {(qid, doc_id): text},
         the positive passage with the query sentence taken out of it (so the task is not string matching).
     """
-    from retrieval.pairs import corpus_pairs
+    from retrieval.train.pairs import corpus_pairs
 
     excluded = set(exclude)
     pairs = [p for p in corpus_pairs(docs, sentences_per_doc, use_titles, seed=seed) if p.anchor not in excluded]

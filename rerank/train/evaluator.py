@@ -196,9 +196,6 @@ class ThresholdEvaluator(BaseEvaluator):
         beta: the F-beta weight.
         name: the metric prefix.
         batch_size: pairs per forward pass.
-        offsets: one fixed number per pair added to its logit before the sigmoid (a residual
-            reranker's stage-1 offsets, `rerank.residual`): the pairs are then scored as the model
-            was trained. Needs one logit per pair.
 
     Example:
         >>> ev = ThresholdEvaluator([("q", "p"), ("q", "n")], [1, 0])  # doctest: +SKIP
@@ -213,14 +210,10 @@ class ThresholdEvaluator(BaseEvaluator):
         beta: float = 2.0,
         name: str = "val",
         batch_size: int = 64,
-        offsets: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if len(pairs) != len(labels):
             raise ValueError(f"{len(pairs)} pairs but {len(labels)} labels")
-        if offsets is not None and len(offsets) != len(pairs):
-            raise ValueError(f"{len(pairs)} pairs but {len(offsets)} offsets; pass one offset per pair")
-        self.offsets = None if offsets is None else np.asarray(offsets, dtype=np.float64)
         self.pairs = [(str(a), str(b)) for a, b in pairs]
         self.labels = np.asarray(labels, dtype=np.int64)
         _check(self.labels, np.zeros(len(self.labels)))
@@ -245,11 +238,6 @@ class ThresholdEvaluator(BaseEvaluator):
         )
         if was_training:
             model.train()
-        if self.offsets is not None:
-            logits = np.asarray(logits, dtype=np.float64)
-            if logits.ndim > 1 and logits.shape[-1] != 1:
-                raise ValueError(f"offsets add to one logit per pair; the model gives {logits.shape[-1]}")
-            logits = logits.reshape(-1) + self.offsets
         probs, self.activation = probabilities(logits)
         m = threshold_metrics(self.labels, probs, beta=self.beta)
         row = {
@@ -284,7 +272,4 @@ class ThresholdEvaluator(BaseEvaluator):
         return self.history[int(np.argmax(scores))]
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "beta": self.beta, "pairs": len(self.pairs), "positives": int(self.labels.sum()),
-            "scored": "logit" if self.offsets is None else "logit + stage-1 offset",
-        }
+        return {"beta": self.beta, "pairs": len(self.pairs), "positives": int(self.labels.sum()), "scored": "logit"}

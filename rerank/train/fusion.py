@@ -1,7 +1,8 @@
 """Training's side of the stage-1 weight: choose it on held-out lists, fit thresholds on fused scores.
 
-`rerank.fusion` holds the arithmetic (`fuse_stage1`, `choose_stage1_weight`); this module runs a
-trained reranker over the validation data to apply it, and rewrites a saved model's calibration when
+`rerank.fusion` applies the weights and `rerank.train.stage1_weight` chooses them; this module runs
+a trained reranker over the validation data to do both, fits a reranker ensemble's thresholds on
+its fused probabilities (`ensemble_thresholds`), and rewrites a saved model's calibration when
 stage 1 is retrained after the weight was chosen (`restandardise_stage1`).
 """
 
@@ -12,13 +13,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rerank.train_config import CrossEncoderConfig
-from rerank.train_data import CandidateList, Example
+import numpy as np
+
+from rerank.train.config import CrossEncoderConfig
+from rerank.train.data import CandidateList, Example
+from retrieval.types import Hit
 
 if TYPE_CHECKING:
-    from rerank.fusion import WeightEvidence
+    from rerank.reranker_ensemble import RerankerEnsemble
+    from rerank.train.stage1_weight import WeightEvidence
 
-__all__ = ["choose_and_recalibrate", "list_evidence", "list_sentence_scores", "raw_logits", "restandardise_stage1"]
+__all__ = [
+    "choose_and_recalibrate", "ensemble_thresholds", "list_evidence", "list_sentence_scores", "raw_logits",
+    "restandardise_stage1",
+]
 
 
 def raw_logits(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int) -> Any:
@@ -56,7 +64,7 @@ def list_evidence(
     With `sentences` (a `SentenceScorer` on the stage 1 that made the lists) the candidates'
     best-sentence similarities too (`list_sentence_scores`).
     """
-    from rerank.fusion import WeightEvidence
+    from rerank.train.stage1_weight import WeightEvidence
 
     kept = [c for c in lists if c.doc_ids]
     return WeightEvidence(
@@ -74,13 +82,13 @@ def choose_and_recalibrate(
     """Choose the stage-1 weight on the held-out lists, then refit the thresholds on fused scores.
 
     `more`: other held-out queries' evidence to choose the weight on as well (`choose_stage1_weight`),
-    e.g. cross-validation folds' (`rerank.recipe`); the thresholds are refitted on `validation` alone.
+    e.g. cross-validation folds' (`rerank.train.recipe`); the thresholds are refitted on `validation` alone.
     Validation rows whose document is not in their query's candidate list (a positive stage 1
     missed) have no stage-1 score at search time either; they are left out of the refit.
     `sentences` (a `SentenceScorer` on the stage 1 that made `lists`; each `more` group then carries
     its own stage 1's sentence scores) chooses a sentence weight beside the stage-1 one.
     """
-    from rerank.fusion import choose_stage1_weight
+    from rerank.train.stage1_weight import choose_stage1_weight
 
     mine = list_evidence(model, lists, max(config.batch_size, 64), sentences, titles)
     chosen = choose_stage1_weight(
@@ -119,10 +127,10 @@ def _fused_thresholds(
 ) -> dict[str, Any]:
     """Thresholds refitted on the validation rows' fused probabilities (empty when nothing is fused).
 
-    `evidence` is `lists`' (`list_evidence`), `chosen` the `rerank.fusion.Stage1Weight`.
+    `evidence` is `lists`' (`list_evidence`), `chosen` the `rerank.train.stage1_weight.Stage1Weight`.
     """
-    from rerank.evaluator import probabilities, threshold_metrics
     from rerank.fusion import fuse_stage1
+    from rerank.train.evaluator import probabilities
 
     where = {(c.query_id, d): i for c in lists for i, d in enumerate(c.doc_ids)}
     rows = [r for r in validation if (r.query_id, r.doc_id) in where]
@@ -137,11 +145,44 @@ def _fused_thresholds(
             chosen.sentence_std,
         )
     probs, _ = probabilities(fused)
-    m = threshold_metrics([r.label for r in rows], probs, beta=config.beta)
+    return _fitted_thresholds([r.label for r in rows], probs, config.beta)
+
+
+def _fitted_thresholds(labels: Sequence[int], probs: Any, beta: float) -> dict[str, Any]:
+    """The calibration entries of fused probabilities: the F1 threshold, every metric's, and their scores."""
+    from rerank.train.evaluator import threshold_metrics
+
+    m = threshold_metrics(labels, probs, beta=beta)
     return {
         "threshold": float(m.f1_threshold),
         "thresholds": {k: float(v) for k, v in m.thresholds().items()},
-        "validation_fused": {k: float(getattr(m, k)) for k in ("ap", "f1", "fbeta", "mcc", "accuracy")} | {"rows": len(rows)},
+        "validation_fused": {k: float(getattr(m, k)) for k in ("ap", "f1", "fbeta", "mcc", "accuracy")}
+        | {"rows": len(labels)},
+    }
+
+
+def ensemble_thresholds(
+    ensemble: RerankerEnsemble, labelled: Sequence[tuple[str, Sequence[Hit], Sequence[int]]], beta: float = 1.0,
+) -> dict[str, Any]:
+    """A reranker ensemble's calibration: best-threshold metrics of its probabilities on labelled lists.
+
+    `labelled`: (query, hits with their stage-1 scores, 0/1 relevance per hit) per held-out query.
+    The thresholds are `rerank.train.evaluator.threshold_metrics`'s (midpoints between sorted neighbours).
+    """
+    if not labelled:
+        raise ValueError("no labelled lists to calibrate the ensemble on")
+    probs = np.concatenate(ensemble.score([q for q, _, _ in labelled], [hits for _, hits, _ in labelled]))
+    fitted = _fitted_thresholds([int(y) for _, _, ys in labelled for y in ys], probs, beta)
+    return {
+        "threshold": fitted["threshold"],
+        "metric": "f1",
+        "thresholds": fitted["thresholds"],
+        "activation": ensemble.activation,
+        "beta": beta,
+        "stage1_weight": ensemble.stage1_weight,
+        "validation_fused": fitted["validation_fused"],
+        "ensemble": {"parts": [Path(p.name).name for p in ensemble.parts], "weights": ensemble.weights,
+                     "note": "score = activation(weighted mean of the parts' fused logits)"},
     }
 
 
@@ -156,10 +197,8 @@ def restandardise_stage1(
     queries *neither* trained on (e.g. corpus sentences kept out of both). Their pooled means and
     standard deviations give the affine map from the old scale to the new one
     (``after ~ scale * before + shift``), and the reranker's standardisation goes through it, so the
-    weight acts on the same z-scale. Scoring queries the new stage 1 trained on instead (the held-out
-    lists) overstates its spread: on SciFact that gave std 0.107 where the refit stage 1's scores
-    of the test queries spread 0.087, shrinking the weight by a fifth; this transfer gave 0.087.
-    The thresholds stay the ones fitted with the held-out stage 1. The old standardisation is
+    weight acts on the same z-scale. (Queries the new stage 1 trained on would overstate its spread,
+    so they are not used.) The thresholds stay the ones fitted with the held-out stage 1. The old standardisation is
     kept under ``"stage1_before"``; the file is replaced atomically. A fused sentence score
     (``sentence_weight``) moves the same way, given both stage 1s' sentence scores of the same
     lists' candidates (`sentence_before`, `sentence_after`; kept under ``"sentence_before"``).
@@ -191,7 +230,7 @@ def _moved(
     calibration: dict[str, Any], name: str, before: Sequence[Sequence[float]], after: Sequence[Sequence[float]]
 ) -> dict[str, Any]:
     """`name`_mean and `name`_std carried from the `before` scale to the `after` one (affine, pooled moments)."""
-    from rerank.fusion import stage1_standardisation
+    from rerank.train.stage1_weight import stage1_standardisation
 
     if not any(len(s) for s in before) or not any(len(s) for s in after):
         raise ValueError("no scores to compare the two stage 1s on: pass their scores of the same unseen queries")

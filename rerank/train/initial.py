@@ -1,4 +1,4 @@
-"""The cross-encoder a training run starts from: a given model, or a fresh BERT built from a tokenizer."""
+"""The cross-encoder a training run starts from: a given model, or a fresh BERT or K-NRM one built from a tokenizer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rerank.train_config import CrossEncoderConfig
+from rerank.train.config import CrossEncoderConfig
 
 __all__ = ["copy_static_embeddings", "initial_cross_encoder"]
 
@@ -52,8 +52,10 @@ def initial_cross_encoder(
     """
     from sentence_transformers import CrossEncoder
 
-    from rerank.scratch import kernel_cross_encoder, random_cross_encoder
+    from rerank.kernel_model import register
+    from rerank.train.scratch import kernel_cross_encoder, random_cross_encoder
 
+    register()  # `config.model`, or the model built here, may be a K-NRM one
     if config.model is not None:
         return CrossEncoder(config.model, num_labels=config.num_labels, max_length=config.max_length, device="cpu")
     if not config.tokenizer:
@@ -64,8 +66,7 @@ def initial_cross_encoder(
         path = kernel_cross_encoder(
             config.tokenizer, Path(work_dir) / "init", hidden_size=int(config.shape.get("hidden_size", 256)),
             num_labels=config.num_labels, max_length=config.max_length, seed=config.seed,
-            corpus_texts=corpus_texts, static_model=config.init_embeddings, tuned_table=config.tuned_table,
-            bigrams=config.bigrams, term_hidden=config.term_hidden,
+            corpus_texts=corpus_texts, static_model=config.init_embeddings,
         )
         model = CrossEncoder(str(path), device="cpu", max_length=config.max_length)
         model.model.get_input_embeddings().weight.requires_grad_(config.train_embeddings)

@@ -10,7 +10,7 @@ logit out), and the stage-1 weight is then chosen on held-out lists as for any r
 
 The stage-1 scores must be honest ones: from a stage 1 that did not train on the query. Without
 labels the recipe's pseudo-queries are sentences stage 1 never trained on; with labels it
-cross-fits stage 1 (`rerank.recipe`), since a stage 1 scores its own training queries' positives
+cross-fits stage 1 (`rerank.train.recipe`), since a stage 1 scores its own training queries' positives
 near the top and leaves the residual nothing to learn from them.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-from rerank.train_data import Example
+from rerank.train.data import Example
 
 __all__ = ["ResidualBCELoss", "with_stage1_z"]
 
@@ -62,7 +62,7 @@ def with_stage1_z(rows: Sequence[Example], encoder: Any, candidate_scores: Seque
     """
     import numpy as np
 
-    from rerank.fusion import stage1_standardisation
+    from rerank.train.stage1_weight import stage1_standardisation
 
     if not rows:
         return []

@@ -1,22 +1,21 @@
 """Cross-encoders built from nothing but a tokenizer: random-weight BERT rerankers and K-NRM ones.
 
 These are *not* pretrained models: their scores are noise until trained. They serve plumbing tests,
-speed benchmarks of a given shape (`retrieval.scratch.MINILM_L6_SHAPE` is MiniLM-L6-H384's), and
-the starting point of training from scratch.
+speed benchmarks of a given shape (`retrieval.train.scratch.MINILM_L6_SHAPE` is MiniLM-L6-H384's),
+and the starting point of training from scratch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from retrieval.scratch import TINY_SHAPE, _bert_config
-from retrieval.term_stats import corpus_term_stats
+from retrieval.train.scratch import TINY_SHAPE, bert_config
+from retrieval.train.term_stats import corpus_term_stats
 
-__all__ = ["corpus_term_stats", "kernel_cross_encoder", "random_cross_encoder"]
+__all__ = ["kernel_cross_encoder", "random_cross_encoder"]
 
 
 def random_cross_encoder(
@@ -58,7 +57,7 @@ def random_cross_encoder(
     tokenizer.model_max_length = max_length
     torch.manual_seed(seed)
     extra = {"initializer_range": init_std} if init_std is not None else {}
-    config = _bert_config(tokenizer, shape or TINY_SHAPE, max_length, num_labels=num_labels, **extra)
+    config = bert_config(tokenizer, shape or TINY_SHAPE, max_length, num_labels=num_labels, **extra)
     if num_labels == 2:
         config.id2label, config.label2id = {0: "irrelevant", 1: "relevant"}, {"irrelevant": 0, "relevant": 1}
     BertForSequenceClassification(config).save_pretrained(out_dir)
@@ -81,9 +80,6 @@ def kernel_cross_encoder(
     *,
     corpus_texts: Sequence[str] | None = None,
     static_model: str | Path | None = None,
-    tuned_table: bool = False,
-    bigrams: bool = False,
-    term_hidden: int = 0,
 ) -> Path:
     """Save a `rerank.kernel_model` cross-encoder (K-NRM) built from a tokenizer; not pretrained.
 
@@ -98,9 +94,6 @@ def kernel_cross_encoder(
             the length normalisation. Without it every term weighs the same and the length is 200.
         static_model: a trained StaticEmbedding model of the same tokenizer whose token vectors are
             copied in (stage 1 of the from-scratch recipe).
-        tuned_table: add a second token-vector table (a copy of the first) for training to tune.
-        bigrams: also match adjacent token pairs (`KernelMatchConfig.bigrams`); scores as without until trained.
-        term_hidden: width of the per-term network (`KernelMatchConfig.term_hidden`); scores as without until trained.
 
     Example:
         >>> path = kernel_cross_encoder("tok/", "/tmp/knrm", corpus_texts=["a cell", "a gene"])  # doctest: +SKIP
@@ -109,8 +102,9 @@ def kernel_cross_encoder(
     from sentence_transformers import CrossEncoder, SentenceTransformer
     from transformers import AutoTokenizer
 
-    from rerank.kernel_model import KernelMatchConfig, KernelMatchForSequenceClassification
+    from rerank.kernel_model import KernelMatchConfig, KernelMatchForSequenceClassification, register
 
+    register()  # the folder is saved with its model file and reloaded through the Auto classes
     if num_labels not in (1, 2):
         raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {num_labels!r}")
     out_dir = Path(out_dir)
@@ -130,8 +124,7 @@ def kernel_cross_encoder(
     config = KernelMatchConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, avg_doc_length=avg_length, num_labels=num_labels,
         special_token_ids=list(tokenizer.all_special_ids), pad_token_id=tokenizer.pad_token_id or 0,
-        max_position_embeddings=max_length, tuned_table=tuned_table, bigrams=bigrams,
-        term_hidden=term_hidden,
+        max_position_embeddings=max_length,
     )
     if num_labels == 2:
         config.id2label, config.label2id = {0: "irrelevant", 1: "relevant"}, {"irrelevant": 0, "relevant": 1}
@@ -139,8 +132,6 @@ def kernel_cross_encoder(
     with torch.no_grad():
         if vectors is not None:
             model.embeddings.weight.copy_(vectors)
-        if model.tuned_embeddings is not None:
-            model.tuned_embeddings.weight.copy_(model.embeddings.weight)
         if idf is not None:
             # softplus(w) = idf, so the first forward weighs query terms by IDF.
             weights = torch.tensor(np.log(np.expm1(np.maximum(idf, 1e-4))), dtype=torch.float32)

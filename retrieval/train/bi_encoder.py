@@ -4,17 +4,11 @@ Training uses `SentenceTransformerTrainer` with `MultipleNegativesRankingLoss` a
 batch sampler. Pairs come from the train qrels when there are any, and from the corpus itself
 (title -> body, sentence -> rest of its document). Then, per mining round, the corpus is indexed
 with the current model and each pair gets a hard negative from its top results, with a margin
-against false negatives (`retrieval.mining`). Test queries are never read.
-
-CLI:
-    python -m retrieval.train --data ../shared/datasets/scifact --out models/scifact-static
-    python -m retrieval.train --data corpus_dir --no-labels --architecture transformer --out models/tiny
-    python -m retrieval.train --data corpus_dir --model sentence-transformers/all-MiniLM-L6-v2 --out models/ft
+against false negatives (`retrieval.train.mining`). Test queries are never read.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -23,17 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.train_config import BiEncoderConfig
+from retrieval.encoder import BULK_ENCODING
+from retrieval.progress import quiet_progress
+from retrieval.train.config import BiEncoderConfig
 
 __all__ = [
-    "BULK_ENCODING", "BiEncoderResult", "corpus_anchors", "initial_model", "join_static_models", "main", "static_part",
+    "BiEncoderResult", "MAIN_PART", "corpus_anchors", "initial_model", "join_static_models", "static_part",
     "train_bi_encoder",
 ]
 
-# Encoder options for encoding a whole corpus at once (mining, candidate lists): batches capped by
-# count only, torch's own thread setting. The defaults, tuned for queries, split a corpus into tiny
-# batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
-BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
 # The part of an encoder ensemble (`BiEncoderConfig.vocab_sizes`) on the config's own tokenizer.
 MAIN_PART = "main"
 
@@ -56,8 +48,8 @@ def initial_model(config: BiEncoderConfig, texts: Sequence[str], work_dir: Path)
     from tokenizers import Tokenizer
 
     from retrieval.encoder import load_sentence_transformer
-    from retrieval.scratch import random_bert_encoder
-    from retrieval.train_tokenizer import train_wordpiece
+    from retrieval.train.scratch import random_bert_encoder
+    from retrieval.train.tokenizer import train_wordpiece
 
     if config.model is not None:
         return load_sentence_transformer(config.model, device="cpu")
@@ -89,7 +81,7 @@ def _scale_by_idf(static: Any, tokenizer: Any, texts: Sequence[str]) -> None:
     """
     import torch
 
-    from retrieval.term_stats import corpus_term_stats
+    from retrieval.train.term_stats import corpus_term_stats
 
     idf, _ = corpus_term_stats(tokenizer, texts)
     seen = idf < idf.max()
@@ -104,6 +96,8 @@ def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderC
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+    from retrieval.train.hf_trainer import quiet_console, shared_arguments
+
     dataset = Dataset.from_dict(rows)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work_dir / "trainer"),
@@ -115,20 +109,13 @@ def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderC
         seed=config.seed,
         data_seed=config.seed,
         save_strategy="no",
-        report_to="none",
         logging_steps=max(1, len(dataset) // config.batch_size // 4),
-        disable_tqdm=not show,
-        use_cpu=True,
-        dataloader_num_workers=0,
+        **shared_arguments(show),
     )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
     )
-    if not show:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    quiet_console(trainer, show).train()
     return [
         {"epoch": float(r["epoch"]), "step": int(r["step"]), "loss": float(r["loss"])}
         for r in trainer.state.log_history
@@ -144,8 +131,8 @@ def _train_member(
 
     from retrieval.encoder import Encoder, document_text
     from retrieval.indexing import build_index
-    from retrieval.mining import mine_hard_negatives
-    from retrieval.pairs import corpus_pairs
+    from retrieval.train.mining import mine_hard_negatives
+    from retrieval.train.pairs import corpus_pairs
 
     work_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
@@ -212,7 +199,7 @@ def corpus_anchors(docs: Sequence[Any], config: BiEncoderConfig) -> set[str]:
     Each member draws its own sentences (its seed), so this is the union over the members: what
     stage 2 must not use as pseudo-queries, or stage 1 looks better on them than on new queries.
     """
-    from retrieval.pairs import corpus_pairs
+    from retrieval.train.pairs import corpus_pairs
 
     return {
         p.anchor
@@ -269,8 +256,8 @@ def train_bi_encoder(
     from indexes import read_corpus
     from retrieval.encoder import document_text
     from retrieval.encoder_ensemble import save_ensemble
-    from retrieval.pairs import labelled_pairs
-    from retrieval.train_tokenizer import train_wordpieces
+    from retrieval.train.pairs import labelled_pairs
+    from retrieval.train.tokenizer import train_wordpieces
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -292,11 +279,14 @@ def train_bi_encoder(
         parts |= {f"vocab-{n}": config.replace(tokenizer=str(path), vocab_size=n, vocab_sizes=()) for n, path in tokenizers.items()}
     counts: dict[str, int] = {}
     history: list[dict[str, Any]] = []
-    for part, part_config in parts.items():
-        model, part_counts, part_history = _train_joined(docs, labelled, part_config, work_dir / part, f"{out_dir}#{part}", show_progress)
-        counts = part_counts if not counts else {**counts, "triplets": counts["triplets"] + part_counts["triplets"]}
-        history += [{**row, "part": part} for row in part_history] if len(parts) > 1 else part_history
-        model.save(str(out_dir / part if len(parts) > 1 else out_dir))
+    with quiet_progress(not show_progress):  # the libraries' own bars too (trainer start, saving)
+        for part, part_config in parts.items():
+            model, part_counts, part_history = _train_joined(
+                docs, labelled, part_config, work_dir / part, f"{out_dir}#{part}", show_progress
+            )
+            counts = part_counts if not counts else {**counts, "triplets": counts["triplets"] + part_counts["triplets"]}
+            history += [{**row, "part": part} for row in part_history] if len(parts) > 1 else part_history
+            model.save(str(out_dir / part if len(parts) > 1 else out_dir))
     if len(parts) > 1:
         counts["members"] = config.members * len(parts)
         save_ensemble(out_dir, list(parts))
@@ -306,69 +296,3 @@ def train_bi_encoder(
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     shutil.rmtree(work_dir, ignore_errors=True)
     return BiEncoderResult(out_dir, seconds, counts, history)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m retrieval.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a corpus file")
-    p.add_argument("--out", required=True, help="the model folder to write")
-    p.add_argument("--split", default="train", help="the labelled split to train on (default train; never test)")
-    p.add_argument("--no-labels", action="store_true", help="train on the corpus alone, even where qrels exist")
-    p.add_argument("--config", help="a JSON file of BiEncoderConfig fields; flags below override it")
-    p.add_argument("--model", help="a sentence-transformers model to fine-tune (default: from scratch)")
-    p.add_argument("--architecture", choices=["static", "transformer"])
-    p.add_argument("--tokenizer", help="tokenizer folder for from-scratch models, or 'corpus' to train one")
-    p.add_argument(
-        "--keep-inflections", action="store_true",
-        help="corpus tokenizer: keep inflected words as their own tokens (default: base word + suffix piece)",
-    )
-    p.add_argument("--dim", type=int)
-    p.add_argument(
-        "--static-init", choices=["idf", "random"], help="StaticEmbedding start: IDF-scaled (default) or plain random"
-    )
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--mining-rounds", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--margin", type=float)
-    p.add_argument("--members", type=int, help="static: train this many seeds and join them into one model")
-    p.add_argument(
-        "--vocab-sizes", type=lambda v: tuple(int(n) for n in v.split(",") if n),
-        help="static: also train the members over corpus tokenizers of these sizes (e.g. 32000,8000) and save an encoder ensemble",
-    )
-    p.add_argument("--seed", type=int)
-    p.add_argument("--quiet", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from retrieval.train_data import read_train_split
-
-    config = BiEncoderConfig.load(args.config) if args.config else BiEncoderConfig()
-    overrides = {
-        k: v
-        for k, v in {
-            "model": args.model, "architecture": args.architecture, "tokenizer": args.tokenizer, "dim": args.dim,
-            "static_init": args.static_init, "epochs": args.epochs, "mining_rounds": args.mining_rounds,
-            "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate, "margin": args.margin, "members": args.members, "seed": args.seed,
-            "vocab_sizes": args.vocab_sizes,
-        }.items()
-        if v is not None
-    }
-    if args.no_labels:
-        overrides["use_labels"] = False
-    if args.keep_inflections:
-        overrides["merge_inflections"] = False
-    config = config.replace(**overrides)
-    queries = qrels = None
-    if Path(args.data).is_dir() and config.use_labels:
-        queries, qrels = read_train_split(args.data, args.split)
-    result = train_bi_encoder(args.data, args.out, config, queries, qrels, show_progress=not args.quiet)
-    print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "pairs": result.pairs}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+
+from retrieval.config_io import JsonConfig
 
 __all__ = ["BiEncoderConfig"]
 
@@ -14,7 +13,7 @@ _STATIC_INITS = ("idf", "random")
 
 
 @dataclass(frozen=True)
-class BiEncoderConfig:
+class BiEncoderConfig(JsonConfig):
     """How to train stage 1.
 
     Args:
@@ -25,12 +24,11 @@ class BiEncoderConfig:
         vocab_size: vocabulary of a tokenizer trained on the corpus.
         merge_inflections: a tokenizer trained on the corpus encodes inflected words as their base
             word plus a suffix piece ("cells" -> "cell", "##s"), a stemmer built into the vocabulary
-            (`retrieval.train_tokenizer`).
+            (`retrieval.train.tokenizer`).
         dim: StaticEmbedding width.
         static_init: how a from-scratch StaticEmbedding starts: ``"idf"`` scales each token's random
             vector by its corpus IDF (relative to the mean), so the untrained model is a random
-            projection of an IDF-weighted bag of words (SciFact nDCG@10 0.57 before any training);
-            ``"random"`` is sentence-transformers' plain N(0, 1) start.
+            projection of an IDF-weighted bag of words; ``"random"`` is sentence-transformers' plain N(0, 1) start.
         shape: BertConfig fields of the scratch transformer.
         max_seq_length: tokens per text (transformers only).
         epochs: epochs on the in-batch-negative pairs.
@@ -43,20 +41,16 @@ class BiEncoderConfig:
         label_repeats: how many times each labelled pair appears per epoch (they are few and precious).
         sentences_per_doc: (sentence, rest of document) pairs per document; 0 turns them off.
         use_titles: (title, body) pairs.
-        depth, skip_top, margin, num_negatives: hard-negative mining (see `retrieval.mining`).
+        depth, skip_top, margin, num_negatives: hard-negative mining (see `retrieval.train.mining`).
         members: static only: train this many models, with seeds `seed`, `seed + 1`, ..., and join
             them into one StaticEmbedding whose token vectors are the members' side by side (each
             member scaled so its document vectors have unit mean length), so its cosine is close to
-            the mean of the members' cosines. SciFact nDCG@10 with labels: seed 0 alone 0.810,
-            seeds 0-2 joined 0.841; corpus only: 0.661 alone, 5 joined 0.677 (v8 recipe, a
-            tokenizer without merged inflections).
+            the mean of the members' cosines.
         vocab_sizes: static, from scratch: also train `members` seeds (the same seeds, so the same
             pairs) over a corpus WordPiece tokenizer of each of these sizes, join each vocabulary's
             members, and save stage 1 as an encoder ensemble (`retrieval.encoder_ensemble`) whose
-            similarity is the mean of the vocabularies' cosines. Vocabularies cut words differently:
-            on SciFact, corpus only, 16,000 pieces x 5 seeds score the 809 train
-            queries at 0.6855, 16,000, 32,000 and 8,000 pieces x 4 seeds each at 0.693
-            (`benchmarks/RESULTS.md`). Empty (the default): one model.
+            similarity is the mean of the vocabularies' cosines (vocabularies cut words differently).
+            Empty (the default): one model.
         seed: every random choice (initialisation, pair sampling, batch order).
 
     Example:
@@ -93,6 +87,8 @@ class BiEncoderConfig:
     seed: int = 0
     vocab_sizes: tuple[int, ...] = ()
 
+    CONFIG_NAME = "bi-encoder config"
+
     def __post_init__(self) -> None:
         if self.model is None and self.architecture not in _ARCHITECTURES:
             raise ValueError(f"architecture must be one of {_ARCHITECTURES}, got {self.architecture!r}")
@@ -121,24 +117,3 @@ class BiEncoderConfig:
         if self.model is not None:
             return 2e-5
         return 0.2 if self.architecture == "static" else 3e-4
-
-    def replace(self, **changes: Any) -> BiEncoderConfig:
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BiEncoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown bi-encoder config keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, path: str | Path) -> BiEncoderConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))

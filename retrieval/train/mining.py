@@ -15,7 +15,7 @@ import numpy as np
 
 from indexes import Index
 from retrieval.encoder import Encoder, document_text
-from retrieval.pairs import Pair
+from retrieval.train.pairs import Pair
 
 __all__ = ["Triplet", "mine_hard_negatives"]
 
@@ -25,7 +25,7 @@ Triplet = tuple[str, str, str]
 def _positive_scores(index: Index, query_vectors: np.ndarray, doc_ids: Sequence[str]) -> np.ndarray:
     rows = index.docs.row_ids_of(doc_ids)
     doc_vectors = np.stack([index.vectors.reconstruct(int(r)) for r in rows])
-    queries = index._prepare(query_vectors)
+    queries = index.prepare_vectors(query_vectors)
     if index.manifest.metric == "l2":
         return -np.sum((queries - doc_vectors) ** 2, axis=1)
     return np.sum(queries * doc_vectors, axis=1)

@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MINILM_L6_SHAPE", "TINY_SHAPE", "random_bert_encoder", "static_encoder"]
+__all__ = ["MINILM_L6_SHAPE", "TINY_SHAPE", "bert_config", "random_bert_encoder", "static_encoder"]
 
 # The shape of MiniLM-L6-H384 (6 layers, 384 wide, 12 heads, 1536 feed-forward), random weights.
 MINILM_L6_SHAPE = {"num_hidden_layers": 6, "hidden_size": 384, "num_attention_heads": 12, "intermediate_size": 1536}
 TINY_SHAPE = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
 
 
-def _bert_config(tokenizer: Any, shape: dict[str, int], max_length: int, **extra: Any) -> Any:
+def bert_config(tokenizer: Any, shape: dict[str, int], max_length: int, **extra: Any) -> Any:
+    """A `transformers.BertConfig` of `shape` for `tokenizer`'s vocabulary (``extra``: more config fields)."""
     from transformers import BertConfig
 
     return BertConfig(
@@ -45,7 +46,7 @@ def random_bert_encoder(
     out_dir = Path(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
     torch.manual_seed(seed)
-    bert = BertModel(_bert_config(tokenizer, shape or TINY_SHAPE, max_length))
+    bert = BertModel(bert_config(tokenizer, shape or TINY_SHAPE, max_length))
     raw = out_dir / "_bert"
     bert.save_pretrained(raw)
     tokenizer.save_pretrained(raw)

@@ -2,19 +2,17 @@
 
 The vocabulary is learned here, deterministically, not by `tokenizers`' WordPiece trainer: that one
 assigns ids to continuation pieces in hash-map order and breaks ties between equally frequent
-merges by those ids, so two trainings on the same texts give different vocabularies (measured here:
-four trainings on SciFact, four different files; huggingface/tokenizers#1794). A different
-vocabulary changes every token id, and with them every model trained on top, which would defeat
-the recipe's seed. This trainer merges the most frequent adjacent pair of pieces, ties broken by
-the pieces' text, with `tokenizers`' own BERT normaliser and pre-tokeniser, and saves a
+merges by those ids, so two trainings on the same texts can give different vocabularies
+(huggingface/tokenizers#1794). A different vocabulary changes every token id, and with them every
+model trained on top, which would defeat the recipe's seed. This trainer merges the most frequent
+adjacent pair of pieces, ties broken by the pieces' text, with `tokenizers`' own BERT normaliser and pre-tokeniser, and saves a
 `tokenizers` WordPiece model (greedy longest-match encoding, as BERT's).
 
 `merge_inflections` is a stemmer built into the vocabulary: a whole word that is another whole
 word of the vocabulary plus an inflection (``cells`` = ``cell`` + ``s``; also ``-es``, ``-ed``,
 ``-ing``, ``-ly``, and ``-d`` after an ``e``) is dropped, so greedy longest-match encodes it as the
-base word and a ``##`` suffix piece and both forms share the base's token. Stemming moved SciFact
-BM25 from 0.662 to 0.686 nDCG@10 (`benchmarks.bm25`); the tokenizer stays an ordinary WordPiece
-one that any BERT tokenizer loads.
+base word and a ``##`` suffix piece and both forms share the base's token. The tokenizer stays an
+ordinary WordPiece one that any BERT tokenizer loads.
 """
 
 from __future__ import annotations

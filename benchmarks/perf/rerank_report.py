@@ -1,0 +1,70 @@
+"""The stage-2 speed report: Markdown tables of a `benchmarks.perf_rerank` results dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["rerank_report"]
+
+
+def rerank_report(r: dict[str, Any]) -> str:
+    """The Markdown report of a `python -m benchmarks.perf_rerank` results dict."""
+    t = r["throughput"]
+    lines = [
+        "# Stage-2 reranking speed",
+        "",
+        f"Command: `{r['command']}`",
+        f"Model: {r['model']['description']}; stage 1: {r['stage1']}.",
+        f"Machine: {r['environment']['cpu']}, {r['environment']['torch_threads']} torch threads; "
+        f"load averages (1, 5, 15 min): {r.get('loads', {'start': r['load_before'], 'end': r['load_after']})} "
+        "(the cores are shared with other work).",
+        f"Matmul peak (fp32, {r['peak_size']}^3, measured in this run): {r['peaks']} GFLOP/s; efficiency "
+        f"below uses the highest, {max(r['peaks'])}.",
+        "",
+        f"## Throughput: {t['queries']} queries x {r['candidates']} candidates = {t['pairs']} pairs, "
+        f"{t['mean_tokens']:.0f} tokens per pair on average, {t['truncated']} truncated to {r['max_length']}",
+        "",
+        "| method | seconds | pairs/s | x naive | GFLOP/s (dense) | with attention | % of peak "
+        "| max abs diff vs naive |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in t["methods"].items():
+        lines.append(
+            f"| {name} | {row['seconds']:.1f} | {row['pairs_per_s']:.2f} | {row['speedup']:.2f} | "
+            f"{row['gflops_dense']:.1f} | {row['gflops_total']:.1f} | {row['pct_peak']:.0f}% "
+            f"| {row['max_abs_diff']:.2e} |"
+        )
+    lines += [
+        "",
+        "`naive`: `CrossEncoder.predict(pairs_of_one_query, batch_size=32)` per query. `fp32`: "
+        f"`CrossEncoderReranker.score` over {r['chunk']} queries per call ({r['reranker']}). `int8`: the same "
+        "with int8 dynamic quantisation of the linear layers. GFLOP/s count the model's nominal work (same for "
+        f"every method); the packed forward skips part of the last layer and runs {r['executed_dense_share']:.0%} "
+        "of the nominal dense FLOPs, so its executed dense rate is that share of the column.",
+        "",
+        "## Latency: stage-2 ms per query (median, one query per call)",
+        "",
+        "| candidates | " + " | ".join(next(iter(r["latency"].values()))) + " |",
+        "|---" * (1 + len(next(iter(r["latency"].values())))) + "|",
+    ]
+    for depth, row in r["latency"].items():
+        lines.append(f"| {depth} | " + " | ".join(f"{v:.0f}" for v in row.values()) + " |")
+    q = r["quality"]
+    lines += ["", "## int8 against fp32", ""]
+    lines.append(
+        f"The timed model, the {q['queries']} throughput queries: nDCG@10 "
+        + ", ".join(f"{k} {v:.4f}" for k, v in q["ndcg@10"].items())
+        + (f"; int8 - fp32 = {q['ndcg_delta']:+.4f}; Kendall tau {q['int8_vs_fp32']['kendall_tau']:.3f}, top-10 "
+           f"overlap {q['int8_vs_fp32']['top10_overlap']:.3f}." if "int8_vs_fp32" in q else ".")
+    )
+    if not r["model"]["path"]:
+        lines.append("(Random weights: these nDCG values are noise; the agreement figures are what it can show.)")
+    if r.get("model_quality"):
+        m = r["model_quality"]
+        lines.append(
+            f"\nTrained model `{m['model']}`, {m['queries']} queries: nDCG@10 "
+            + ", ".join(f"{k} {v:.4f}" for k, v in m["ndcg@10"].items())
+            + f"; int8 - fp32 = {m['ndcg_delta']:+.4f}; Kendall tau {m['int8_vs_fp32']['kendall_tau']:.3f}, "
+            f"top-10 overlap {m['int8_vs_fp32']['top10_overlap']:.3f}."
+        )
+    return "\n".join(lines) + "\n"
