@@ -54,18 +54,18 @@ def _load_cross_encoder(name: str, device: str | None, max_length: int | None, *
     from sentence_transformers import CrossEncoder
 
     from rerank.kernel_model import register
+    from retrieval.pretrained import ensure_model, offline_hint
 
     register()  # a K-NRM folder (model type "kernel_match") loads like any classifier
     try:
-        return CrossEncoder(name, device=device, max_length=max_length, **kwargs)
+        return CrossEncoder(ensure_model(name), device=device, max_length=max_length, **kwargs)
     except (OSError, ValueError) as exc:
         local = Path(name).exists()
         hint = (
             "the folder exists but is not a cross-encoder (no config.json with a classifier)"
             if local
             else "it is not a local folder, and the Hugging Face hub could not be reached or has no such model. "
-            "Offline, pass the path of a saved cross-encoder (one trained here, or built with "
-            "rerank.train.scratch.random_cross_encoder for plumbing)"
+            + offline_hint(name)
         )
         raise ModelLoadError(f"cannot load cross-encoder {name!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
 

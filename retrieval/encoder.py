@@ -16,6 +16,8 @@ from retrieval.encoder_ensemble import ENSEMBLE_FILE, EncoderEnsemble, is_ensemb
 from retrieval.encoder_manifest import check_encoder, describe_encoder
 from retrieval.ensemble_files import read_ensemble
 
+from retrieval.errors import ModelLoadError
+
 __all__ = ["BULK_ENCODING", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
 
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
@@ -27,10 +29,6 @@ _SMALL_BATCH_TOKENS = 128
 # capped by count only, torch's own thread setting. The query-side defaults split a corpus into tiny
 # batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
 BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
-
-
-class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded (not found locally, and the hub not reachable)."""
 
 
 def document_text(doc: Document | str) -> str:
@@ -49,6 +47,8 @@ def load_sentence_transformer(name_or_path: str, device: str | None = None, **kw
     """Load a SentenceTransformer, turning offline and not-found failures into one clear error."""
     from sentence_transformers import SentenceTransformer
 
+    from retrieval.pretrained import offline_hint
+
     try:
         return SentenceTransformer(str(name_or_path), device=device, **kwargs)
     except (OSError, ValueError) as exc:
@@ -57,7 +57,7 @@ def load_sentence_transformer(name_or_path: str, device: str | None = None, **kw
             "the folder exists but is not a sentence-transformers model (no modules.json or config.json)"
             if local
             else "it is not a local folder, and the Hugging Face hub could not be reached or has no such model. "
-            "Offline, pass the path of a saved model (for example one trained with `python -m retrieval.train`)"
+            + offline_hint(str(name_or_path))
         )
         raise ModelLoadError(f"cannot load encoder {name_or_path!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
 
@@ -220,8 +220,13 @@ class Encoder:
             names, weights = read_ensemble(folder / ENSEMBLE_FILE)
             parts = [cls.load(folder / part, device=device, batch_size=batch_size, **options) for part in names]
             return EncoderEnsemble(parts, str(name_or_path), weights)
-        kwargs = {"revision": revision} if revision else {}
-        model = load_sentence_transformer(str(name_or_path), device=device, **kwargs)
+        from retrieval.pretrained import ensure_model, identify_model
+
+        path = ensure_model(name_or_path, revision=revision)
+        known = identify_model(path) if path != str(name_or_path) else None
+        kwargs = {"revision": revision} if revision and not known else {}
+        model = load_sentence_transformer(path, device=device, **kwargs)
+        revision = revision or (known[1] if known else None)
         return cls(model, str(name_or_path), query_prompt, document_prompt, batch_size, revision, **options)
 
     def configured(self, batch_size: int, **options: Any) -> Encoder:

@@ -29,6 +29,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+from retrieval.errors import ModelLoadError
 from retrieval.model_registry import PACKAGED_MODELS, PackagedModel, packaged_model
 
 __all__ = [
@@ -49,7 +50,7 @@ _LOCK = threading.Lock()
 _HASHES: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
 
 
-class PretrainedModelError(RuntimeError):
+class PretrainedModelError(ModelLoadError):
     """A packaged pretrained model that cannot be served as its verified files."""
 
 

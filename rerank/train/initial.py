@@ -57,7 +57,9 @@ def initial_cross_encoder(
 
     register()  # `config.model`, or the model built here, may be a K-NRM one
     if config.model is not None:
-        return CrossEncoder(config.model, num_labels=config.num_labels, max_length=config.max_length, device="cpu")
+        from retrieval.pretrained import ensure_model
+
+        return CrossEncoder(ensure_model(config.model), num_labels=config.num_labels, max_length=config.max_length, device="cpu")
     if not config.tokenizer:
         raise ValueError("training a cross-encoder from scratch needs a tokenizer folder (CrossEncoderConfig.tokenizer)")
     if not (Path(config.tokenizer) / "tokenizer.json").exists():

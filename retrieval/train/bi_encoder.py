@@ -52,7 +52,9 @@ def initial_model(config: BiEncoderConfig, texts: Sequence[str], work_dir: Path)
     from retrieval.train.tokenizer import train_wordpiece
 
     if config.model is not None:
-        return load_sentence_transformer(config.model, device="cpu")
+        from retrieval.pretrained import ensure_model
+
+        return load_sentence_transformer(ensure_model(config.model), device="cpu")
     if config.tokenizer == "corpus":
         tokenizer_dir = train_wordpiece(
             texts, work_dir / "tokenizer", vocab_size=config.vocab_size, merge_inflections=config.merge_inflections
