@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks.trec import read_beir_qrels, read_queries_jsonl
 from indexes import Document, read_corpus
 
-__all__ = ["Dataset", "DatasetNotFoundError", "judged_query_texts", "load_beir", "sample_queries"]
+__all__ = ["Dataset", "DatasetNotFoundError", "judged_query_texts", "load_beir", "sample_corpus", "sample_queries"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -82,6 +82,30 @@ def sample_queries(dataset: Dataset, max_queries: int | None, seed: int = 0) -> 
         qrels={q: dataset.qrels[q] for q in keep},
         notes=(*dataset.notes, note),
     )
+
+
+def sample_corpus(dataset: Dataset, max_docs: int | None, seed: int = 0) -> Dataset:
+    """Keep every document judged for the dataset's queries plus a seeded sample of the rest, `max_docs` in all.
+
+    For quick runs on a smaller corpus: the scores are higher than on the whole corpus (fewer
+    distractors), so they compare configurations, not published figures.
+
+    Example:
+        >>> ds = Dataset("toy", [Document("d1", "x"), Document("d2", "y"), Document("d3", "z")], {"q": "x?"}, {"q": {"d1": 1}})
+        >>> [d.doc_id for d in sample_corpus(ds, 2, seed=0).corpus][0]
+        'd1'
+    """
+    if max_docs is None or max_docs >= len(dataset.corpus):
+        return dataset
+    judged = {d for rels in dataset.qrels.values() for d in rels}
+    kept = [d for d in dataset.corpus if d.doc_id in judged]
+    if max_docs < len(kept):
+        raise ValueError(f"max_docs={max_docs} is fewer than the {len(kept)} judged documents; raise it or sample fewer queries")
+    rest = [i for i, d in enumerate(dataset.corpus) if d.doc_id not in judged]
+    extra = set(random.Random(seed).sample(rest, max_docs - len(kept)))
+    corpus = [d for i, d in enumerate(dataset.corpus) if d.doc_id in judged or i in extra]
+    note = f"{len(corpus):,} of {len(dataset.corpus):,} documents (every judged one), sampled with seed {seed}"
+    return replace(dataset, corpus=corpus, notes=(*dataset.notes, note))
 
 
 def load_beir(folder: str | Path, split: str = "test", name: str | None = None, relevance_level: int = 1) -> Dataset:

@@ -49,6 +49,7 @@ BUDGET = "fast"  # from-scratch training budget when a model is None: "fast" (mi
 DEPTHS = (10, 20, 50)  # candidate depths to rerank (the reranker scores the largest once); the CLI adds 100
 RETRIEVAL_DEPTH = 100  # how deep stage 1 retrieves for its recall curve
 MAX_QUERIES = None  # None: every judged query; an int: a seeded sample of them
+MAX_DOCS = None  # None: the whole corpus; an int: every document judged for those queries plus a seeded sample of the rest
 LATENCY_QUERIES = 16  # queries timed one at a time, per depth
 METRIC = "ndcg@10"  # quality metric of the Pareto front and the per-query comparison
 COMPARE_DEPTH = None  # rerank depth compared with stage 1 per query and cut by thresholds; None: max(DEPTHS)
@@ -64,6 +65,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
+from benchmarks.collection import sample_corpus
 from benchmarks.config import load_config
 from benchmarks.datasets import load_dataset
 from benchmarks.models import load_reranker, resolve_models
@@ -83,7 +85,7 @@ config = load_config(
     DATASET, data_dir=str(data_dir), split=SPLIT, encoder=ENCODER, reranker=RERANKER, scratch_budget=BUDGET,
     cache_dir=str(cache_dir), depths=tuple(DEPTHS), max_queries=MAX_QUERIES, seed=SEED,
 )
-dataset = load_dataset(DATASET, data_dir, SPLIT, max_queries=MAX_QUERIES, seed=SEED)
+dataset = sample_corpus(load_dataset(DATASET, data_dir, SPLIT, max_queries=MAX_QUERIES, seed=SEED), MAX_DOCS, seed=SEED)
 print(dataset.describe(), "from", dataset.source)
 print("figures and tables go to", out_dir)"""
 
