@@ -119,6 +119,10 @@ def resolve_models(
         if found:
             (chosen[role], origin[role]), names[role] = found, hub_name
     missing = [role for role in chosen if needed[role] and chosen[role] is None]
+    if missing:
+        # A reranker calibrated on one stage 1's scores must come with that stage 1: when the recipe trains,
+        # both needed roles take its models, except the ones given on the command line.
+        missing = [role for role in chosen if needed[role] and origin.get(role) != "given"]
     if not missing:
         return ModelChoice(chosen["encoder"], chosen["reranker"], origin, names)
     made, seconds = _scratch(config, dataset, show_progress)

@@ -276,6 +276,7 @@ def test_cli_missing_dataset_is_a_clear_error(tmp_path, capsys):
 
 def test_cli_without_models_or_recipe_names_what_is_missing(toy_beir, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "rerank.train.recipe", None)  # as if the recipe were not there
+    monkeypatch.setattr("benchmarks.models._from_hub", lambda name: None)  # nor any hub or packaged model
     code = main([str(toy_beir), "--stages", "bm25,dense", "--out", str(tmp_path / "o"), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err
