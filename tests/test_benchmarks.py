@@ -313,6 +313,7 @@ def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny
         return recipe.ScratchModels(tiny_encoder_path, tmp_path / "no-reranker", {"stage1": 1.5, "total": 2.0}, {"labels": "train qrels"})
 
     monkeypatch.setattr(recipe, "scratch_models", fake_scratch_models)
+    monkeypatch.setattr("benchmarks.models._from_hub", lambda name: None)  # no hub or packaged model
     out = tmp_path / "scratch"
     code = main([str(toy_beir), "--stages", "dense", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
                  "--scratch-budget", "fast", "--no-progress"])
