@@ -9,6 +9,7 @@ any other model runs through its own sentence-transformers forward on padded, le
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,6 +30,8 @@ from rerank.pairs import EncodedPairs, encode_pairs, token_batches
 from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
 from retrieval.encoder import ModelLoadError, document_text
 from retrieval.ensemble_files import read_ensemble
+from retrieval.errors import QueryTruncatedWarning
+from retrieval.texts import cap_tokens, check_texts
 from retrieval.types import Hit
 
 __all__ = ["CrossEncoderReranker", "RerankStats"]
@@ -50,6 +53,54 @@ class RerankStats:
     seconds: float
 
 
+def _model_file(path: str, filename: str, revision: str | None) -> Path | None:
+    """A file of a local model folder, or of a hub model already in the local cache; None if neither."""
+    folder = Path(path)
+    if folder.is_dir():
+        return folder / filename if (folder / filename).is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(path, filename, revision=revision)
+    except (ImportError, ValueError, OSError):  # not a hub name (HFValidationError is a ValueError)
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _read_json(path: str, filename: str, revision: str | None) -> Any:
+    file = _model_file(path, filename, revision)
+    try:
+        return json.loads(file.read_text(encoding="utf-8")) if file is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def _not_a_cross_encoder(path: str, revision: str | None = None) -> str | None:
+    """Why the model at `path` has no trained classifier head to score pairs with, or None when it may have one.
+
+    Read from its files before loading: a sentence-transformers bi-encoder (model type
+    ``SentenceTransformer``, or a ``Pooling`` module) or a transformers model whose architectures
+    hold no ``*ForSequenceClassification``. CrossEncoder would load either with a new, random head.
+    """
+    st_config = _read_json(path, "config_sentence_transformers.json", revision)
+    model_type = st_config.get("model_type") if isinstance(st_config, dict) else None
+    if model_type == "CrossEncoder":
+        return None
+    if model_type == "SentenceTransformer":
+        return "bi-encoder: its config_sentence_transformers.json says model_type 'SentenceTransformer'"
+    modules = _read_json(path, "modules.json", revision)
+    modules = [m for m in modules if isinstance(m, dict)] if isinstance(modules, list) else []
+    if any("Pooling" in str(m.get("type", "")) for m in modules):
+        return "bi-encoder: its modules.json pools token embeddings into one vector (a Pooling module)"
+    folder = next((str(m.get("path") or "") for m in modules if "Transformer" in str(m.get("type", ""))), "")
+    config = _read_json(path, f"{folder}/config.json" if folder else "config.json", revision)
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    if isinstance(architectures, list) and architectures:
+        if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+            return f"base model: it has no classifier head (architectures {architectures})"
+    return None
+
+
 def _load_cross_encoder(name: str, device: str | None, max_length: int | None, **kwargs: Any) -> Any:
     from sentence_transformers import CrossEncoder
 
@@ -57,8 +108,19 @@ def _load_cross_encoder(name: str, device: str | None, max_length: int | None, *
     from retrieval.pretrained import ensure_model, offline_hint
 
     register()  # a K-NRM folder (model type "kernel_match") loads like any classifier
+    path = ensure_model(name)
+    reason = _not_a_cross_encoder(path, kwargs.get("revision"))
+    if reason is not None:
+        kind, why = reason.split(": ", 1)
+        what = f"{name!r} is a bi-encoder ({why}), not a cross-encoder" if kind == "bi-encoder" else why
+        raise ModelLoadError(
+            f"cannot load cross-encoder {name!r}: {what}; loaded as a reranker it would score every pair with a "
+            "randomly initialised classifier head. Pass a cross-encoder (a model with a *ForSequenceClassification "
+            f"head), or train one from this model: `python -m rerank.train --model {name} --data ... --encoder ... "
+            "--out ...`"
+        )
     try:
-        return CrossEncoder(ensure_model(name), device=device, max_length=max_length, **kwargs)
+        return CrossEncoder(path, device=device, max_length=max_length, **kwargs)
     except (OSError, ValueError) as exc:
         local = Path(name).exists()
         hint = (
@@ -298,11 +360,24 @@ class CrossEncoderReranker:
         """`outputs` of pairs given as two aligned lists."""
         return scores_from_logits(self._logits(list(queries), list(passages)), self.activation)
 
+    def _fit_queries(self, queries: list[str]) -> list[str]:
+        """Queries far longer than a pair's window cut to the window's tokens before pairing.
+
+        The pairs' own truncation keeps the same tokens; a huge query is then tokenized once, and
+        only its first window, instead of once in full per candidate.
+        """
+        limit = 8 * self.max_length  # characters; shorter queries cost little as they are
+        fitted = {q: cap_tokens(self.tokenizer, q, self.max_length)[0] for q in set(queries) if len(q) > limit}
+        return [fitted.get(q, q) for q in queries] if fitted else queries
+
     def _logits(self, queries: list[str], passages: list[str]) -> np.ndarray:
         start = time.perf_counter()
         if not queries:
             return np.zeros((0, self.num_labels), dtype=np.float32)
+        check_texts(queries, "query")
+        check_texts(passages, "passage")
         with self._lock:
+            queries = self._fit_queries(queries)
             enc = encode_pairs(self.tokenizer, queries, passages, self.max_length)
             if self.packed is not None:
                 logits, batches = self._run_packed(enc)
@@ -323,6 +398,14 @@ class CrossEncoderReranker:
                 n,
                 self.max_length,
                 cut_queries,
+            )
+        if enc.query_truncated:
+            warnings.warn(
+                f"{enc.query_truncated} of {n} (query, passage) pairs: the query alone fills the window; the reranker "
+                f"reads at most {self.max_length} tokens per pair, so the query was cut to its first tokens and the "
+                "passage to what fits beside them",
+                QueryTruncatedWarning,
+                stacklevel=2,
             )
         return logits
 

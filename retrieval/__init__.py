@@ -6,6 +6,7 @@ package never imports. torch and sentence-transformers load when a model does, n
 
 from retrieval.encoder import BULK_ENCODING, Encoder, ModelLoadError, document_text
 from retrieval.encoder_ensemble import EncoderEnsemble
+from retrieval.errors import InvalidTextError, QueryTruncatedWarning
 from retrieval.indexing import add_documents, build_index, load_index
 from retrieval.searcher import Searcher
 from retrieval.sentence_reranker import with_sentence_scores
@@ -17,7 +18,9 @@ __all__ = [
     "Encoder",
     "EncoderEnsemble",
     "Hit",
+    "InvalidTextError",
     "ModelLoadError",
+    "QueryTruncatedWarning",
     "Reranker",
     "Run",
     "Searcher",

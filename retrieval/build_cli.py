@@ -28,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from indexes import CorpusError
-    from retrieval.encoder import Encoder, ModelLoadError
+    from retrieval.cli_errors import USER_ERRORS, report
+    from retrieval.encoder import Encoder
     from retrieval.indexing import build_index
 
     try:
@@ -41,9 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             device="cpu" if args.cpu else None,
         )
         index = build_index(args.corpus, encoder, args.factory, args.metric, use_gpu=False if args.cpu else None)
-    except (CorpusError, ModelLoadError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = index.save(args.out)
+        path = index.save(args.out)
+    except (*USER_ERRORS, ValueError) as exc:
+        return report(exc)
     print(f"indexed {len(index)} documents ({index.manifest.factory}, {index.manifest.metric}) into {path}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +16,8 @@ from indexes import Document
 from retrieval.encoder_ensemble import ENSEMBLE_FILE, EncoderEnsemble, is_ensemble
 from retrieval.encoder_manifest import check_encoder, describe_encoder
 from retrieval.ensemble_files import read_ensemble
-
-from retrieval.errors import ModelLoadError
+from retrieval.errors import ModelLoadError, QueryTruncatedWarning
+from retrieval.texts import cap_tokens, check_texts
 
 __all__ = ["BULK_ENCODING", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
 
@@ -85,6 +86,11 @@ def plan_batches(lengths: Sequence[int], max_texts: int, token_budget: int) -> l
                 continue
         batches.append([i])
     return batches
+
+
+def _listed(positions: list[int], shown: int = 5) -> str:
+    more = f", ... ({len(positions)} in all)" if len(positions) > shown else ""
+    return ", ".join(map(str, positions[:shown])) + more
 
 
 def _pin_threads(threads: int) -> int:
@@ -239,22 +245,61 @@ class Encoder:
     def normalize(self) -> bool:
         return self.metric == "cosine"
 
-    def _lengths(self, texts: list[str], prompt: str | None) -> list[int]:
-        """Token counts (after truncation) to sort by; character counts when there is no tokenizer."""
+    def _window(self) -> int | None:
+        """Tokens the model reads per text (special tokens included), or None when it has no such limit."""
+        if self._tokenizer is None:
+            return None
+        try:
+            window = self.model.max_seq_length
+        except (AttributeError, IndexError, TypeError):
+            return None
+        return int(window) if isinstance(window, int) and 0 < window < 1_000_000 else None
+
+    def _lengths(self, texts: list[str], prompt: str | None, truncation: bool = True) -> list[int]:
+        """Token counts (after truncation, unless told) to sort by; character counts when there is no tokenizer."""
         prompted = [prompt + t for t in texts] if prompt else texts
         if self._tokenizer is None:
             return [len(t) for t in prompted]
         bounded = self._tokenizer.model_max_length < 1_000_000  # else the tokenizer warns and does not truncate
-        ids = self._tokenizer(prompted, truncation=bounded, return_attention_mask=False, return_token_type_ids=False)
+        ids = self._tokenizer(
+            prompted, truncation=truncation and bounded, return_attention_mask=False, return_token_type_ids=False,
+            verbose=False,
+        )
         return [len(row) for row in ids["input_ids"]]
 
-    def _encode(self, texts: list[str], prompt: str | None, show_progress: bool) -> np.ndarray:
+    def _fit_queries(self, texts: list[str], prompt: str | None) -> tuple[list[str], list[int]]:
+        """Queries cut to the model's window, with their token counts; a QueryTruncatedWarning names those cut.
+
+        A query far longer than the window is cut by `retrieval.texts.cap_tokens` before it is
+        tokenized whole, so it costs about what a full window does; the model reads the same tokens.
+        """
+        window = self._window()
+        if window is None:
+            return texts, self._lengths(texts, prompt)
+        texts = [cap_tokens(self._tokenizer, t, window)[0] if len(t) > 8 * window else t for t in texts]
+        lengths = self._lengths(texts, prompt, truncation=False)
+        cut = [i for i, n in enumerate(lengths) if n > window]
+        if cut:
+            which = f"query {cut[0]} is" if len(cut) == 1 else f"queries {_listed(cut)} are"
+            warnings.warn(
+                f"{which} longer than {window} tokens; the encoder reads at most {window} tokens (its "
+                "max_seq_length, special tokens and prompt included), so the rest was ignored",
+                QueryTruncatedWarning,
+                stacklevel=4,
+            )
+        return texts, [min(n, window) for n in lengths]
+
+    def _encode(self, texts: list[str], prompt: str | None, show_progress: bool, queries: bool = False) -> np.ndarray:
         from tqdm.auto import tqdm
 
+        texts = check_texts(texts, "query" if queries else "document")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            lengths = self._lengths(texts, prompt)
+            if queries:
+                texts, lengths = self._fit_queries(texts, prompt)
+            else:
+                lengths = self._lengths(texts, prompt)
             batches = plan_batches(lengths, self.batch_size, self.token_budget)
             out = np.empty((len(texts), self.dim), dtype=np.float32)
             progress = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress or len(batches) < 2)
@@ -294,8 +339,13 @@ class Encoder:
             return embeddings.float().cpu().numpy()
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Embeddings of queries, float32, one row each."""
-        return self._encode(list(texts), self.query_prompt, show_progress)
+        """Embeddings of queries, float32, one row each.
+
+        A query longer than the model's window is read up to the window (as the model always
+        does) and reported with a `retrieval.QueryTruncatedWarning`; a huge one costs no more.
+        A query that is not valid Unicode raises `retrieval.InvalidTextError`.
+        """
+        return self._encode(list(texts), self.query_prompt, show_progress, queries=True)
 
     def encode_documents(self, docs: Sequence[Document | str], show_progress: bool = True) -> np.ndarray:
         """Embeddings of documents (title and text), float32, one row each."""

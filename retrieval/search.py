@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
     parser.add_argument("--encoder", default=None, help="query encoder; default: the one in the manifest")
     parser.add_argument("--reranker", default=None, help="cross-encoder (hub name or local path) for stage 2")
-    parser.add_argument("--candidates", type=int, default=100, help="stage-1 depth to rerank (default 100)")
+    parser.add_argument(
+        "--candidates", type=int, default=None, help="stage-1 depth to rerank, at least -k (with --reranker; default 100)"
+    )
     parser.add_argument(
         "--min-score",
         type=_min_score,
@@ -41,11 +43,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from retrieval.cli_errors import USER_ERRORS, report
+    from retrieval.texts import check_texts
+
     if args.int8 and not args.reranker:
-        print("error: --int8 applies to the reranker; pass --reranker too", file=sys.stderr)
-        return 2
-    from indexes import EncoderMismatchError, IndexFormatError
-    from retrieval.encoder import ModelLoadError
+        return report(ValueError("--int8 applies to the reranker; pass --reranker too"))
+    if args.candidates is not None and not args.reranker:
+        return report(ValueError("--candidates is the depth the reranker rescores; pass --reranker too, or drop it"))
+    try:
+        check_texts([args.query], "query")
+    except ValueError as exc:  # before any model loads
+        return report(exc)
     from retrieval.searcher import Searcher
 
     try:
@@ -54,11 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from retrieval.plugins import load_reranker
 
             reranker = load_reranker(args.reranker, **({"int8": True} if args.int8 else {}))
-        searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker, candidates=args.candidates)
-        hits = searcher.query(args.query, k=args.k, min_score=args.min_score)
-    except (IndexFormatError, EncoderMismatchError, ModelLoadError, ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker)
+        hits = searcher.query(args.query, k=args.k, candidates=args.candidates, min_score=args.min_score)
+    except (*USER_ERRORS, ValueError, TypeError) as exc:
+        return report(exc)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from indexes import Document, Index
 from retrieval.encoder import Encoder
 from retrieval.indexing import load_index
 from retrieval.sentences import SentenceScorer
+from retrieval.texts import check_texts
 from retrieval.types import Hit, Reranker, TextEncoder
 
 __all__ = ["Searcher"]
@@ -23,6 +25,20 @@ def _check_query(text: object, position: int) -> str:
     if not text.strip():
         raise ValueError(f"query {position} is empty or whitespace only; pass some text to search for")
     return text
+
+
+def _positive(name: str, value: object) -> int:
+    """`value` as an int when it is a positive integer of any integral type (numpy's too), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _no_reranker(candidates: object) -> ValueError:
+    return ValueError(
+        f"candidates={candidates!r}: candidates is the depth a reranker rescores, and this Searcher has no "
+        "reranker; pass reranker=... to rerank, or leave candidates out (stage 1 returns k hits)"
+    )
 
 
 def _hit(doc: Document, score: float, rank: int, stage1_score: float, stage1_rank: int) -> Hit:
@@ -37,7 +53,8 @@ class Searcher:
         encoder: the query encoder; by default the one named in the index manifest. It is checked
             against the manifest and refused if it does not match.
         reranker: an optional stage-2 `Reranker` (e.g. ``rerank.CrossEncoderReranker.load(path)``).
-        candidates: stage-1 depth that the reranker rescores (default 100).
+        candidates: stage-1 depth that the reranker rescores (default 100; raised to k where a
+            query asks for more hits). Only with a reranker: without one it is refused.
 
     Safe to call from several threads: encoding is serialised, FAISS search and reranking are not
     shared state.
@@ -51,8 +68,11 @@ class Searcher:
         index: Index | str | Path,
         encoder: TextEncoder | str | Path | None = None,
         reranker: Reranker | None = None,
-        candidates: int = 100,
+        candidates: int | None = None,
     ) -> None:
+        if reranker is None and candidates is not None:
+            raise _no_reranker(candidates)
+        self.candidates = _positive("candidates", 100 if candidates is None else candidates)
         if isinstance(index, Index):
             if encoder is None or isinstance(encoder, (str, Path)):
                 encoder = Encoder.load(encoder or index.manifest.encoder.get("name"))
@@ -60,7 +80,6 @@ class Searcher:
         else:
             index, encoder = load_index(index, encoder)
         self.index, self.encoder, self.reranker = index, encoder, reranker
-        self.candidates = candidates
         # A reranker that fuses sentence-level evidence (`sentence_weight` in its calibration) is
         # given each candidate's best-sentence similarity, computed with this Searcher's encoder.
         self._sentences = SentenceScorer(encoder)
@@ -87,10 +106,11 @@ class Searcher:
         similarity of the query to any one sentence or the title of the document (`retrieval.sentences`).
 
         Args:
-            texts: the queries.
-            k: hits to return per query.
-            candidates: stage-1 depth to rerank (reranker only; default the Searcher's); raised to k
-                when smaller, and clamped to the corpus size by the index.
+            texts: the queries. Text that is not valid Unicode raises `retrieval.InvalidTextError`;
+                a query longer than a model's window is cut to it, with a `retrieval.QueryTruncatedWarning`.
+            k: hits to return per query (any positive integer, numpy's included).
+            candidates: stage-1 depth to rerank, at least k (reranker only: refused without one);
+                default the Searcher's, raised to k when smaller. Clamped to the corpus size by the index.
             min_score: keep only hits scoring at least this, so a query may return fewer than k hits,
                 or none ("no good answer"). With a reranker it is a probability in [0, 1] (the
                 reranker's score; for a logit cut-off t pass ``1 / (1 + exp(-t))``); without one it
@@ -99,18 +119,12 @@ class Searcher:
         """
         if isinstance(texts, str):
             raise TypeError("query_batch takes a list of queries; use query() for one")
-        texts = [_check_query(t, i) for i, t in enumerate(texts)]
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        texts = check_texts([_check_query(t, i) for i, t in enumerate(texts)], "query")
+        k = _positive("k", k)
+        depth = self._depth(k, candidates)
         min_score = self._cut_off(min_score)
         if not texts:
             return []
-        depth = k
-        if self.reranker is not None:
-            depth = candidates if candidates is not None else self.candidates
-            if not isinstance(depth, int) or isinstance(depth, bool) or depth <= 0:
-                raise ValueError(f"candidates must be a positive integer, got {depth!r}")
-            depth = max(k, depth)
         vectors = self.encoder.encode_queries(texts)
         stage1 = self.index.search(vectors, depth)
         first = [[_hit(d, s, r, s, r) for r, (d, s) in enumerate(found, start=1)] for found in stage1]
@@ -123,6 +137,22 @@ class Searcher:
         if min_score is not None:
             results = [[h for h in hits if h.score >= min_score] for hits in results]
         return results
+
+    def _depth(self, k: int, candidates: object) -> int:
+        """How many stage-1 hits to fetch: k alone, or with a reranker the candidates it rescores."""
+        if self.reranker is None:
+            if candidates is not None:
+                raise _no_reranker(candidates)
+            return k
+        if candidates is None:
+            return max(k, self.candidates)
+        depth = _positive("candidates", candidates)
+        if depth < k:
+            raise ValueError(
+                f"candidates={depth} is fewer than k={k}: the reranker returns hits from the candidates it rescores "
+                f"only; pass candidates of at least {k}, or a smaller k"
+            )
+        return depth
 
     def _cut_off(self, min_score: float | str | None) -> float | None:
         """`min_score` as a number on the final score's scale, checked."""

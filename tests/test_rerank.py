@@ -12,7 +12,7 @@ import torch
 from rerank import CrossEncoderReranker, encode_pairs, read_calibration, scores_from_logits, token_batches
 from rerank.packed_bert import PackedBert
 from rerank.train.scratch import random_cross_encoder
-from retrieval import Hit, ModelLoadError, Reranker
+from retrieval import Hit, ModelLoadError, QueryTruncatedWarning, Reranker
 
 PAIRS = [
     ("what is faiss", "faiss is a library for efficient vector similarity search"),
@@ -179,12 +179,15 @@ def test_truncation_keeps_the_query_and_is_reported(ce1_path, caplog):
 def test_a_query_longer_than_the_model_is_cut_too(ce1_path, caplog):
     reranker = CrossEncoderReranker.load(str(ce1_path), device="cpu")
     huge = " ".join(["enormous query"] * 60)
-    with caplog.at_level(logging.WARNING, logger="rerank.cross_encoder"):
+    with caplog.at_level(logging.WARNING, logger="rerank.cross_encoder"), pytest.warns(
+        QueryTruncatedWarning, match="1 of 2 .* the reranker reads at most 64 tokens"
+    ):
         scores = reranker.predict([(huge, "a passage"), ("fine", "a passage")])
     assert scores.shape == (2,) and np.isfinite(scores).all()
     assert reranker.last_stats.query_truncated == 1 and "queries were too long" in caplog.text
     plain = CrossEncoderReranker.load(str(ce1_path), device="cpu", packed=False)
-    np.testing.assert_allclose(plain.predict([(huge, "a passage"), ("fine", "a passage")]), scores, atol=1e-5)
+    with pytest.warns(QueryTruncatedWarning):
+        np.testing.assert_allclose(plain.predict([(huge, "a passage"), ("fine", "a passage")]), scores, atol=1e-5)
 
 
 def test_token_batches_respect_the_budget_and_cover_every_pair():

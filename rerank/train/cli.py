@@ -63,32 +63,39 @@ def main(argv: list[str] | None = None) -> int:
     from indexes import read_corpus
     from rerank.train.examples import stage2_examples
     from rerank.train.trainer import train_cross_encoder
+    from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.encoder import BULK_ENCODING, Encoder, document_text
     from retrieval.indexing import build_index
     from retrieval.progress import quiet_progress
     from retrieval.train.data import read_train_split
 
-    config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
     names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
              "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth",
              "stage1_offset", "beta", "seed")
-    config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
-    if args.fuse_stage1:
-        config = config.replace(fuse_stage1=True)
-    if args.fuse_sentences:
-        config = config.replace(fuse_sentences=True)
-    queries = qrels = None
-    if Path(args.data).is_dir() and not args.no_labels:
-        queries, qrels = read_train_split(args.data, args.split)
-    docs = read_corpus(args.data)
-    with quiet_progress(args.quiet):
-        encoder = Encoder.load(args.encoder, device="cpu", batch_size=128, **BULK_ENCODING)
-        index = build_index(docs, encoder, show_progress=not args.quiet)
-        data = stage2_examples(docs, encoder, index, config, queries, qrels)
-        result = train_cross_encoder(
-            data.train, data.validation, args.out, config, show_progress=not args.quiet,
-            validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
-            sentence_encoder=encoder, titles={d.doc_id: d.title for d in docs},
-        )
+    try:  # the configuration and the data: any ValueError here is about the input
+        config = CrossEncoderConfig.load(args.config) if args.config else CrossEncoderConfig()
+        config = config.replace(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+        if args.fuse_stage1:
+            config = config.replace(fuse_stage1=True)
+        if args.fuse_sentences:
+            config = config.replace(fuse_sentences=True)
+        queries = qrels = None
+        if Path(args.data).is_dir() and not args.no_labels:
+            queries, qrels = read_train_split(args.data, args.split)
+        docs = read_corpus(args.data)
+    except (*USER_ERRORS, ValueError) as exc:
+        return report(exc)
+    try:
+        with quiet_progress(args.quiet):
+            encoder = Encoder.load(args.encoder, device="cpu", batch_size=128, **BULK_ENCODING)
+            index = build_index(docs, encoder, show_progress=not args.quiet)
+            data = stage2_examples(docs, encoder, index, config, queries, qrels)
+            result = train_cross_encoder(
+                data.train, data.validation, args.out, config, show_progress=not args.quiet,
+                validation_lists=data.validation_lists, corpus_texts=[document_text(d) for d in docs],
+                sentence_encoder=encoder, titles={d.doc_id: d.title for d in docs},
+            )
+    except USER_ERRORS as exc:
+        return report(exc)
     print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "calibration": result.calibration}))
     return 0

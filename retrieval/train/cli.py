@@ -56,10 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.train.bi_encoder import train_bi_encoder
     from retrieval.train.data import read_train_split
 
-    config = BiEncoderConfig.load(args.config) if args.config else BiEncoderConfig()
     overrides = {
         k: v
         for k, v in {
@@ -75,10 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         overrides["use_labels"] = False
     if args.keep_inflections:
         overrides["merge_inflections"] = False
-    config = config.replace(**overrides)
-    queries = qrels = None
-    if Path(args.data).is_dir() and config.use_labels:
-        queries, qrels = read_train_split(args.data, args.split)
-    result = train_bi_encoder(args.data, args.out, config, queries, qrels, show_progress=not args.quiet)
+    try:  # the configuration and the labelled split: any ValueError here is about the input
+        config = BiEncoderConfig.load(args.config) if args.config else BiEncoderConfig()
+        config = config.replace(**overrides)
+        queries = qrels = None
+        if Path(args.data).is_dir() and config.use_labels:
+            queries, qrels = read_train_split(args.data, args.split)
+    except (*USER_ERRORS, ValueError) as exc:
+        return report(exc)
+    try:
+        result = train_bi_encoder(args.data, args.out, config, queries, qrels, show_progress=not args.quiet)
+    except USER_ERRORS as exc:
+        return report(exc)
     print(json.dumps({"path": str(result.path), "seconds": round(result.seconds, 1), "pairs": result.pairs}))
     return 0
