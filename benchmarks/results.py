@@ -67,7 +67,7 @@ def write_results(
     if result["sweep"]:
         refs = [
             {"label": s if s == "hybrid" else f"{s} alone", "ndcg@10": result["stages"][s]["ndcg@10"], **result["latency"][s]}
-            for s in ("dense", "bm25", "hybrid")
+            for s in ("dense-pretrained", "dense", "bm25", "hybrid")
             if s in result["stages"] and s in result["latency"] and "ndcg@10" in result["stages"][s]
         ]
         plots.append(

@@ -114,14 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.harness import run_benchmark
     from benchmarks.models import MissingModelError
     from benchmarks.report import stage_table
+    from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.progress import quiet_progress
 
     try:
         with quiet_progress(args.no_progress):  # the Hugging Face libraries' own bars too
             result = run_benchmark(config, show_progress=not args.no_progress)
-    except (DatasetNotFoundError, MissingModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DatasetNotFoundError, MissingModelError, *USER_ERRORS) as exc:
+        return report(exc)
     print(stage_table(result.metrics))
     for ref in result.metrics["references"]:
         print(f"{ref['stage']} {ref['metric']} {ref['value']:.4f} vs published {ref['low']}-{ref['high']}: {ref['status']}")

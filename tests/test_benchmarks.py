@@ -113,7 +113,7 @@ def test_config_layers_dataset_file_then_user_file_then_overrides(tmp_path):
     config = load_config("scifact", user, latency_queries=5, encoder=None)
     assert (config.candidates, config.latency_queries, config.bm25.k1, config.bm25.b) == (20, 5, 0.9, 0.75)
     assert config.references == shipped.references
-    assert config.rerank_depth == 100  # the sweep's largest depth
+    assert config.rerank_depth == 20  # the sweep's largest depth
 
 
 def test_references_within_outside_and_not_applicable():
@@ -197,7 +197,8 @@ def test_reranked_run_keeps_stage1_candidates_only_and_order_below_depth():
 
 def test_run_benchmark_every_stage_writes_a_complete_results_folder(toy_beir, tiny_encoder, tmp_path):
     config = load_config(
-        str(toy_beir), out=str(tmp_path / "out"), depths=(5, 10, 20), candidates=10, latency_queries=3
+        str(toy_beir), out=str(tmp_path / "out"), depths=(5, 10, 20), candidates=10, latency_queries=3,
+        cache_dir=str(tmp_path / "cache"),
     )
     reranker = KeywordReranker()
     result = run_benchmark(config, encoder=tiny_encoder, reranker=reranker, show_progress=False, log=lambda _: None)
@@ -208,13 +209,16 @@ def test_run_benchmark_every_stage_writes_a_complete_results_folder(toy_beir, ti
     for name in ("tradeoff.png", "stages.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["dataset"] == "toy" and list(saved["stages"]) == ["bm25", "dense", "dense+rerank", "hybrid"]
+    stages = ["bm25", "dense-pretrained", "dense", "dense+rerank", "hybrid"]
+    assert saved["dataset"] == "toy" and list(saved["stages"]) == stages
     assert saved["metrics"] == ["ndcg@10", "mrr@10", "recall@10", "recall@100"]  # no @1000 on 30 documents
     assert saved["stages"]["dense+rerank"]["ceiling_recall@10"] == pytest.approx(saved["stages"]["dense"]["recall@10"])
     assert [r["depth"] for r in saved["sweep"]] == [5, 10, 20]
     assert all(r["latency_queries"] == 3 and r["p50_ms"] > 0 for r in saved["sweep"])
-    assert set(saved["latency"]) == {"bm25", "dense", "dense+rerank", "hybrid"}
-    assert len(saved["significance"]["pairs"]) == 6 * 3
+    assert set(saved["latency"]) == set(stages)
+    assert len(saved["significance"]["pairs"]) == 10 * 3
+    # the given encoder is not the packaged model; dense-pretrained is the packaged all-MiniLM-L6-v2, zero-shot
+    assert saved["models"]["names"]["pretrained"] == "sentence-transformers/all-MiniLM-L6-v2"
     # one reranking pass at the largest depth (20, on 5 queries), plus the timed sample per depth
     assert saved["counts"]["rerank_pairs"] == 5 * 20
     assert reranker.pairs == 5 * 20 + (3 + 1) * (5 + 10 + 20)
@@ -292,7 +296,8 @@ def test_cli_with_model_paths_runs_every_stage(toy_beir, tiny_encoder_path, toke
     out = tmp_path / "run"
     code = main(
         [str(toy_beir), "--encoder", str(tiny_encoder_path), "--reranker", str(reranker), "--out", str(out),
-         "--depths", "5,10", "--candidates", "10", "--latency-queries", "2", "--no-progress"]
+         "--depths", "5,10", "--candidates", "10", "--latency-queries", "2", "--no-progress",
+         "--stages", "bm25,dense,dense+rerank,hybrid", "--cache-dir", str(tmp_path / "cache")]
     )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -323,6 +328,7 @@ def test_without_models_the_recipe_trains_on_the_train_split_only(toy_beir, tiny
     assert call["budget"] is recipe.FAST and call["cache_dir"] == tmp_path / "c" / "scratch" / "toy"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["origin"] == {"encoder": "scratch"} and metrics["models"]["train_seconds"]["total"] == 2.0
+    assert metrics["models"]["path"] == "from scratch" and metrics["models"]["fallback"]  # why not the pretrained one
     assert "trained here from scratch" in (out / "report.md").read_text()
     # toy test query q4 judges d9, which the train split also judges: said in the notes
     assert metrics["notes"] == [

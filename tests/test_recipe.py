@@ -307,7 +307,7 @@ def test_corpus_recipe_trains_a_reranker_per_vocabulary_and_searches_with_their_
     assert reranker.threshold == json.loads((made.reranker_path / "calibration.json").read_text())["threshold"]
     encoder = Encoder.load(str(made.encoder_path), device="cpu")
     index = build_index(RECORDS, encoder, show_progress=False)
-    hits = Searcher(index, encoder).query("protein folding", k=5, candidates=10)
+    hits = Searcher(index, encoder).query("protein folding", k=5)
     alone = [p.fused_logits(["protein folding"], [hits])[0] for p in reranker.parts]
     mean = ((alone[0] + alone[1]) / 2).reshape(-1)
     np.testing.assert_allclose(reranker.score(["protein folding"], [hits])[0], 1 / (1 + np.exp(-mean)), rtol=1e-9)

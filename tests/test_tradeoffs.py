@@ -269,7 +269,7 @@ def test_run_benchmark_writes_the_tradeoff_figures(tmp_path, tiny_encoder, monke
     )
     config = load_config(
         str(folder), stages=("dense", "dense+rerank"), depths=(5, 10), candidates=10, latency_queries=2,
-        out=str(tmp_path / "out"), data_dir=str(tmp_path),
+        out=str(tmp_path / "out"), data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"),
     )
     run_benchmark(config, encoder=tiny_encoder, reranker=_OverlapReranker(), show_progress=False, log=lambda _: None)
     out = tmp_path / "out"
