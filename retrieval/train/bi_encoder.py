@@ -92,7 +92,10 @@ def _scale_by_idf(static: Any, tokenizer: Any, texts: Sequence[str]) -> None:
         static.embedding.weight.mul_(torch.tensor(scale, dtype=static.embedding.weight.dtype)[:, None])
 
 
-def _fit(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderConfig, work_dir: Path, show: bool) -> list:
+def fit_mnrl(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEncoderConfig, work_dir: Path, show: bool) -> list:
+    """Train `model` in place with MultipleNegativesRankingLoss on `rows` (columns by order: anchor,
+    positive[, negative]); no-duplicate batches, `config`'s rate, warm-up and seed. Returns the logged losses.
+    """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -147,7 +150,7 @@ def _train_member(
         raise ValueError("fewer than 2 training pairs: the corpus is too small (or has no titles or sentences)")
     counts = {"labelled": len(labelled), "corpus": len(unlabelled), "triplets": 0}
 
-    history = _fit(
+    history = fit_mnrl(
         model, {"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]}, config.epochs,
         config, work_dir, show,
     )
@@ -162,7 +165,7 @@ def _train_member(
         if len(triplets) < 2:
             continue
         rows = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets], "negative": [t[2] for t in triplets]}
-        history += _fit(model, rows, config.mining_epochs, config, work_dir, show)
+        history += fit_mnrl(model, rows, config.mining_epochs, config, work_dir, show)
     return model, counts, history
 
 
