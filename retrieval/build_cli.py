@@ -23,7 +23,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--document-prompt", default=None, help="text prepended to documents")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cpu", action="store_true", help="never use a GPU, even when FAISS sees one")
+    shards = parser.add_argument_group("sharded index (docs/scale.md)")
+    shards.add_argument("--shards", type=int, default=None, help="write N shard indexes and a shards.json")
+    shards.add_argument(
+        "--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+        help="encode and build the shards on Ray: the cluster at ADDRESS, or a local one (needs --shards)",
+    )
+    shards.add_argument("--workers", type=int, default=1, help="encoder actors with --ray (default 1)")
+    shards.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs each encoder actor declares")
+    shards.add_argument("--block-rows", type=int, default=10_000, help="documents per encoding block with --ray")
+    shards.add_argument("--train-size", type=int, default=None, help="vectors the shared IVF/PQ quantizer trains on")
     return parser
+
+
+def _build_sharded(args: argparse.Namespace, encoder: object) -> str:
+    from retrieval.distributed import build_sharded
+
+    options = {"train_size": args.train_size} if args.train_size is not None else {}
+    if args.ray:
+        options.update(workers=args.workers, num_gpus=args.gpus_per_worker, block_rows=args.block_rows)
+    layout = build_sharded(
+        args.corpus, encoder, args.out, args.shards, args.factory, args.metric, ray=args.ray, **options
+    )
+    return f"indexed {layout.doc_count} documents in {len(layout.shards)} shards ({layout.factory}, {layout.metric}) into {args.out}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.encoder import Encoder
     from retrieval.indexing import build_index
 
+    if args.ray and args.shards is None:
+        return report(ValueError("--ray builds a sharded index; pass --shards N too"))
+    if args.shards is not None and args.shards < 1:
+        return report(ValueError(f"--shards must be at least 1, got {args.shards}"))
     try:
         encoder = Encoder.load(
             args.encoder,
@@ -40,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             device="cpu" if args.cpu else None,
         )
+        if args.shards is not None:
+            print(_build_sharded(args, encoder))
+            return 0
         index = build_index(args.corpus, encoder, args.factory, args.metric, use_gpu=False if args.cpu else None)
         path = index.save(args.out)
     except (*USER_ERRORS, ValueError) as exc:

@@ -20,6 +20,7 @@ from indexes.errors import (
     IndexConflictError,
     IndexFormatError,
 )
+from indexes.sharded import ShardError
 from retrieval.errors import InvalidTextError, ModelLoadError
 
 __all__ = ["USAGE_ERROR", "USER_ERRORS", "report"]
@@ -27,7 +28,7 @@ __all__ = ["USAGE_ERROR", "USER_ERRORS", "report"]
 USAGE_ERROR = 2  # the exit code of every refused input, as argparse's own
 
 # IndexPathError is an IndexFormatError. OSError covers a path that is missing, a file, or not
-# writable, and a full disk.
+# writable, and a full disk. ShardError: a shard actor that died or timed out (sharded indexes).
 USER_ERRORS: tuple[type[BaseException], ...] = (
     CorpusError,
     EncoderMismatchError,
@@ -37,6 +38,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     InvalidTextError,
     ModelLoadError,
     OSError,
+    ShardError,
 )
 
 

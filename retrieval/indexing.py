@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from indexes import Document, Index, read_corpus, validate_documents
+from indexes.sharded import ShardedIndex, load_any_index
 from retrieval.encoder import Encoder
 from retrieval.types import TextEncoder
 
@@ -53,10 +54,17 @@ def add_documents(index: Index, encoder: TextEncoder, documents: Sequence[Any], 
 
 
 def load_index(
-    path: str | Path, encoder: TextEncoder | str | Path | None = None, use_gpu: bool | None = None
-) -> tuple[Index, TextEncoder]:
-    """Load an index and its encoder (the one named in the manifest unless given), checked to match."""
-    index = Index.load(path, use_gpu=use_gpu)
+    path: str | Path,
+    encoder: TextEncoder | str | Path | None = None,
+    use_gpu: bool | None = None,
+    **shard_options: Any,
+) -> tuple[Index | ShardedIndex, TextEncoder]:
+    """Load an index and its encoder (the one named in the manifest unless given), checked to match.
+
+    A directory with ``shards.json`` loads as an `indexes.sharded.ShardedIndex`; `shard_options`
+    (``ray``, ``search_params``, ...) go to its `load` and are refused for a single index.
+    """
+    index = load_any_index(path, use_gpu=use_gpu, **shard_options)
     recorded = index.manifest.encoder
     if encoder is None:
         encoder = recorded.get("name")

@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    parser.add_argument(
+        "--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+        help="serve a sharded index's shards from Ray actors: the cluster at ADDRESS, or a local one",
+    )
     return parser
 
 
@@ -62,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from retrieval.plugins import load_reranker
 
             reranker = load_reranker(args.reranker, **({"int8": True} if args.int8 else {}))
-        searcher = Searcher(args.index, encoder=args.encoder, reranker=reranker)
+        index, encoder = args.index, args.encoder
+        if args.ray:
+            from retrieval.indexing import load_index
+
+            index, encoder = load_index(args.index, args.encoder, ray=args.ray)
+        searcher = Searcher(index, encoder=encoder, reranker=reranker)
         hits = searcher.query(args.query, k=args.k, candidates=args.candidates, min_score=args.min_score)
     except (*USER_ERRORS, ValueError, TypeError) as exc:
         return report(exc)

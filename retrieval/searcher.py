@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from indexes import Document, Index
+from indexes.sharded import ShardedIndex
 from retrieval.encoder import Encoder
 from retrieval.indexing import load_index
 from retrieval.sentences import SentenceScorer
@@ -49,7 +50,7 @@ class Searcher:
     """Search an index: stage 1 (dense) and, when a reranker is given, stage 2.
 
     Args:
-        index: an `Index`, or the path of a saved one.
+        index: an `Index` or `indexes.sharded.ShardedIndex`, or the path of a saved one (either kind).
         encoder: the query encoder; by default the one named in the index manifest. It is checked
             against the manifest and refused if it does not match.
         reranker: an optional stage-2 `Reranker` (e.g. ``rerank.CrossEncoderReranker.load(path)``).
@@ -65,7 +66,7 @@ class Searcher:
 
     def __init__(
         self,
-        index: Index | str | Path,
+        index: Index | ShardedIndex | str | Path,
         encoder: TextEncoder | str | Path | None = None,
         reranker: Reranker | None = None,
         candidates: int | None = None,
@@ -73,7 +74,7 @@ class Searcher:
         if reranker is None and candidates is not None:
             raise _no_reranker(candidates)
         self.candidates = _positive("candidates", 100 if candidates is None else candidates)
-        if isinstance(index, Index):
+        if isinstance(index, (Index, ShardedIndex)):
             if encoder is None or isinstance(encoder, (str, Path)):
                 encoder = Encoder.load(encoder or index.manifest.encoder.get("name"))
             encoder.check(index.manifest.encoder)
