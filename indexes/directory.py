@@ -44,7 +44,6 @@ and `.idx.tmp-*` folders that hold nothing but format-1 files.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import time
@@ -56,7 +55,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from indexes.errors import IndexConflictError, IndexFormatError, IndexPathError
-from indexes.fsops import FileSystem
+from indexes.fsops import FileSystem, file_sha256
 from indexes.manifest import Manifest, data_file_names, library_versions
 
 __all__ = ["LOCK", "MANIFEST", "IndexDirectory"]
@@ -67,14 +66,6 @@ _OWN_FILE = re.compile(r"(vectors\.\d{6,}\.faiss|docs\.\d{6,}\.parquet|manifest\
 _LEGACY_FILES = {MANIFEST, *data_file_names(1, 0).values()}
 _LEGACY_SIBLING = re.compile(r"previous|tmp-[A-Za-z0-9_]+")
 _LOAD_ATTEMPTS = 5
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _read_bytes(path: Path) -> bytes | None:
@@ -157,7 +148,7 @@ class IndexDirectory:
             target = self.path / names[role]
             self.fs.write(target, writer)
             self.fs.fsync(target)
-            files[target.name] = {"bytes": target.stat().st_size, "sha256": _digest(target)}
+            files[target.name] = {"bytes": target.stat().st_size, "sha256": file_sha256(target)}
         manifest = replace(
             manifest, format_version=2, generation=generation, files=files, libraries=library_versions()
         )
@@ -329,6 +320,6 @@ class IndexDirectory:
                 raise IndexFormatError(
                     f"{file}: {size} bytes, the manifest says {expected['bytes']}: truncated; rebuild the index"
                 )
-            if verify and _digest(file) != expected["sha256"]:
+            if verify and file_sha256(file) != expected["sha256"]:
                 raise IndexFormatError(f"{file}: does not match its checksum: corrupt; rebuild the index")
         return load(manifest, files), manifest

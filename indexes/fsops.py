@@ -8,11 +8,12 @@ what is left on disk loads as the old index or the new one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FileSystem"]
+__all__ = ["FileSystem", "file_sha256"]
 
 
 class FileSystem:
@@ -65,3 +66,12 @@ class FileSystem:
     def open_lock(self, path: Path) -> int:
         """Open (creating when missing) the lock file; returns a descriptor for `fcntl.flock`."""
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 hex digest of a file's bytes, read in 4 MiB blocks."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            sha.update(block)
+    return sha.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from indexes.errors import IndexFormatError
+from indexes.fsops import file_sha256
 from indexes.manifest import library_versions
 
 __all__ = ["SHARDS_FILE", "SHARDS_FORMAT_VERSION", "ShardEntry", "ShardsManifest", "file_listing", "verify_listing"]
@@ -19,14 +19,6 @@ SHARDS_FILE = "shards.json"
 SHARDS_FORMAT_VERSION = 1
 # Names this library writes inside a sharded directory: `g0003-shard-00001/`, `g0003-trained.faiss`.
 GENERATION_NAME = re.compile(r"^g(\d{4,})-(shard-\d{5,}|trained\.faiss)$")
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _listed(path: Path) -> bool:
@@ -43,12 +35,12 @@ def file_listing(root: str | Path) -> dict[str, dict[str, Any]]:
     """
     root = Path(root)
     if root.is_file():
-        return {"": {"bytes": root.stat().st_size, "sha256": _sha256(root)}}
+        return {"": {"bytes": root.stat().st_size, "sha256": file_sha256(root)}}
     out = {}
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = file.relative_to(root)
         if _listed(rel):
-            out[rel.as_posix()] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+            out[rel.as_posix()] = {"bytes": file.stat().st_size, "sha256": file_sha256(file)}
     return out
 
 
@@ -62,7 +54,7 @@ def verify_listing(root: str | Path, listing: dict[str, dict[str, Any]], checksu
         size = file.stat().st_size
         if size != expected["bytes"]:
             raise IndexFormatError(f"{file} has {size} bytes, {SHARDS_FILE} says {expected['bytes']}: truncated")
-        if checksums and _sha256(file) != expected["sha256"]:
+        if checksums and file_sha256(file) != expected["sha256"]:
             raise IndexFormatError(f"{file} does not match its checksum in {SHARDS_FILE}: corrupt; rebuild it")
 
 
