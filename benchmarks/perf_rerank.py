@@ -42,10 +42,10 @@ from pathlib import Path
 from benchmarks.paths import project_dir, shared_dir
 from benchmarks.perf.flops import attention_flops, dense_flops, executed_dense_share
 from benchmarks.perf.measure import load_averages
+from benchmarks.perf.models import default_cross_encoder
 from benchmarks.perf.rerank_report import rerank_report
 from benchmarks.perf.rerank_timing import (
     bm25_candidates,
-    build_random_cross_encoder,
     int8_quality,
     method_table,
     peak_gflops,
@@ -75,12 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quality-model", type=Path, help="a trained cross-encoder for the int8 nDCG check")
     parser.add_argument("--quality-queries", type=int, default=0, help="test queries for --quality-model (0: all)")
-    parser.add_argument("--model", type=Path, help="a saved cross-encoder to time (default: build the MiniLM shape)")
+    parser.add_argument("--model", type=Path, help="a saved cross-encoder to time (default: the packaged all-MiniLM-L6-v2 body with a one-logit head, else its shape with random weights)")
     parser.add_argument("--docs", type=int, default=0, help="index the first N documents only (0: all; smoke tests)")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n x n matmul peak (default 2048)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=project_dir() / "results" / "perf_rerank")
     return parser
+
+
+def _ratios(result: dict) -> dict[str, float | None]:
+    """The run's headline ratios, each taken within this one run: speed-ups over the naive loop, int8's nDCG change."""
+    methods = result["throughput"]["methods"]
+    return {
+        "speedup_fp32": methods.get("fp32", {}).get("speedup"),
+        "speedup_int8": methods.get("int8", {}).get("speedup"),
+        "ndcg_delta_int8": result["quality"].get("ndcg_delta"),
+        "max_abs_diff_fp32": methods.get("fp32", {}).get("max_abs_diff"),
+        "pct_peak_fp32": methods.get("fp32", {}).get("pct_peak"),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,11 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.docs:
         dataset = replace(dataset, corpus=dataset.corpus[: args.docs])
     tmp = tempfile.TemporaryDirectory()
-    model_path = args.model or build_random_cross_encoder(args.tokenizer, Path(tmp.name) / "minilm-shaped-random")
+    if args.model:
+        model_path, what = args.model, f"given {args.model}"
+    else:
+        model_path, what = default_cross_encoder(args.tokenizer, Path(tmp.name))
     model = CrossEncoder(str(model_path), device="cpu")
     config = model.model.config
     description = (
-        f"{'given ' + str(args.model) if args.model else 'random-weight BERT classifier of MiniLM-L6-H384 shape'} "
+        f"{what} "
         f"({config.num_hidden_layers} layers, hidden {config.hidden_size}, {config.num_attention_heads} heads, "
         f"FFN {config.intermediate_size}, 1 logit, max length {model.max_seq_length})"
     )
@@ -144,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     peaks.append(peak_gflops(args.peak_size))
     peak = max(peaks)
     pairs = len(flat_q)
-    methods = method_table(raw, qids, pairs, dense, attention, peak)
+    methods = method_table(raw, qids, pairs, dense, attention, peak, executed_dense_share(config))
     result = {
         "command": "python -m benchmarks.perf_rerank " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": {"description": description, "path": str(args.model) if args.model else None},
@@ -178,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["model_quality"] = trained_model_quality(
             args.quality_model, dataset, args.quality_queries, args.candidates, args.seed
         )
+    result["ratios"] = _ratios(result)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result, indent=2))
+    (args.out / "ratios.json").write_text(json.dumps(result["ratios"], indent=2))
     (args.out / "report.md").write_text(rerank_report(result))
     print(rerank_report(result))
     tmp.cleanup()

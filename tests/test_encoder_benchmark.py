@@ -38,8 +38,27 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
         assert data["approximate"][1]["k_factor"] == 8
     assert all(shape[1] in (3000, 3048) for shape in faiss["checks"].values())
     assert "## Bulk encoding" in (out / "report.md").read_text()
+    ratios = json.loads((out / "ratios.json").read_text())
+    assert ratios["single_query_p50_ms"] == results["latency_end"]["searcher_query"]["p50_ms"]
+    assert 0 < ratios["encode_fraction_of_peak"] and results["model"]["note"].startswith("given ")
 
 
 def test_perf_stage1_refuses_unknown_sections(capsys):
     assert main(["--sections", "build,warp"]) == 2
     assert "warp" in capsys.readouterr().err
+
+
+def test_speed_benchmarks_default_to_the_packaged_minilm(tmp_path, tokenizer_dir):
+    """Real weights by default (the packaged model when installed), its one-logit cross-encoder shape for stage 2."""
+    from importlib.util import find_spec
+
+    from benchmarks.perf.models import MINILM, default_bi_encoder, default_cross_encoder
+    from retrieval.pretrained import identify_model
+
+    if find_spec("all_minilm_l6_v2") is None:
+        pytest.skip("the models extra is not installed")
+    path, note = default_bi_encoder(tokenizer_dir, tmp_path, 256)
+    assert identify_model(path) is not None and note.startswith(MINILM)
+    ce_path, ce_note = default_cross_encoder(tokenizer_dir, tmp_path)
+    config = json.loads((ce_path / "config.json").read_text())
+    assert config["num_hidden_layers"] == 6 and config["hidden_size"] == 384 and "untrained" in ce_note

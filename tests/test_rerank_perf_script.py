@@ -22,6 +22,11 @@ def test_perf_rerank_writes_results(shared_dir, tokenizer_dir, tmp_path, capsys)
     assert methods["naive"]["speedup"] == 1.0 and all(m["pairs_per_s"] > 0 for m in methods.values())
     assert set(result["latency"]) == {"3", "6"} and len(result["peaks"]) >= 2
     assert 0 <= result["quality"]["int8_vs_fp32"]["top10_overlap"] <= 1
+    ratios = json.loads((out / "ratios.json").read_text())
+    assert ratios["speedup_fp32"] == methods["fp32"]["speedup"] and ratios["ndcg_delta_int8"] is not None
+    share = result["executed_dense_share"]  # useful work: the same for every method, never the nominal
+    for m in methods.values():
+        assert abs(m["gflops_useful"] - m["gflops_dense"] * share) <= 0.1 + 1e-9
     report = (out / "report.md").read_text()
     assert "| fp32 |" in report and "python -m benchmarks.perf_rerank --model" in report
     assert "Stage-2 reranking speed" in capsys.readouterr().out
