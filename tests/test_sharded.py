@@ -256,3 +256,31 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.slow
+def test_four_flat_shards_equal_one_flat_index_with_real_minilm_embeddings(tmp_path, shared_dir):
+    """The same check on SciFact as all-MiniLM-L6-v2 embeds it: 5,183 abstracts, the 300 test queries (minutes on 2 cores)."""
+    from benchmarks.collection import load_beir
+    from retrieval import Encoder
+    from retrieval.pretrained import PackageNotInstalledError
+
+    folder = shared_dir / "datasets" / "scifact"
+    if not (folder / "corpus.jsonl").exists():
+        pytest.skip(f"{folder} not found")
+    try:
+        encoder = Encoder.load("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+    except PackageNotInstalledError as exc:
+        pytest.skip(f"the packaged model is not installed: {exc}")
+    data = load_beir(folder)
+    qids = sorted(data.qrels)
+    vectors = encoder.encode_documents(data.corpus, show_progress=False)
+    single = Index.create(encoder.dim, "Flat", encoder.metric)
+    single.add(data.corpus, vectors)
+    write_sharded(tmp_path / "s4", data.corpus, vectors, shards=4, factory="Flat", metric=encoder.metric)
+    queries = encoder.encode_queries([data.queries[q] for q in qids])
+    expected, found = single.search(queries, 100), ShardedIndex.load(tmp_path / "s4").search(queries, 100)
+    identical, worst, ok = agreement(expected, found)
+    print(f"\nreal MiniLM, 4-shard Flat vs one Flat, {len(qids)} SciFact test queries, top-100: identical id lists "
+          f"{identical}/{len(qids)}, max |score diff| {worst:.2e}")
+    assert len(qids) == 300 and ok and worst <= TOLERANCE
