@@ -60,7 +60,10 @@ def rerank_report(r: dict[str, Any]) -> str:
            f"overlap {q['int8_vs_fp32']['top10_overlap']:.3f}." if "int8_vs_fp32" in q else ".")
     )
     if not r["model"]["path"]:
-        lines.append("(Random weights: these nDCG values are noise; the agreement figures are what it can show.)")
+        lines.append(
+            "(The timed model's head is untrained (random weights or a new head on a pretrained body): these nDCG "
+            "values are noise; the agreement figures are what it can show.)"
+        )
     if r.get("model_quality"):
         m = r["model_quality"]
         lines.append(
