@@ -266,7 +266,13 @@ def run_benchmark(
             runs["hybrid"] = fuse_runs([runs["bm25"], runs["dense"]], config.fusion, config.fusion_norm)
             seconds["hybrid"] = list(np.asarray(seconds["bm25"]) + np.asarray(stage1_secs))
 
-        if config.needs_reranker:
+        if config.needs_reranker and reranker is None and not models.reranker:
+            notes_extra.append(
+                "dense+rerank not scored: the pretrained recipe trains no cross-encoder without labelled training "
+                "queries (one trained on pseudo-queries fell below the zero-shot stage 1: docs/pretrained.md); "
+                "pass --reranker PATH to rerank"
+            )
+        elif config.needs_reranker:
             if reranker is None:
                 reranker = clock.run(
                     "load reranker", lambda: load_reranker(models.reranker, device=config.device, show_progress=False)

@@ -13,7 +13,9 @@ For each model a run needs, in order:
 A reranker trained by a recipe fuses the scores of the stage 1 it was trained with (its
 ``calibration.json``), so a recipe always supplies both models: when the reranker must come from a
 recipe, so does the encoder, and a given encoder without a reranker is refused
-(`MissingModelError`) rather than paired with a reranker fitted to another stage 1.
+(`MissingModelError`) rather than paired with a reranker fitted to another stage 1. The pretrained
+recipe without labels trains no reranker (`ModelChoice.reranker` is None): the run then scores no
+``dense+rerank`` stage and says why.
 
 Beside them, ``pretrained`` is the hub encoder as it is (zero-shot), which the ``dense-pretrained``
 stage scores. When nothing applies, `MissingModelError` says what is missing and how to supply it.
@@ -200,15 +202,14 @@ def _recipe(config: Any, dataset: Any, base: tuple[str, str] | None, why_not: st
             print(f"[benchmarks] the pretrained recipe cannot run ({fallback}); training from scratch", file=sys.stderr)
         else:
             labelled = made.recipe.get("stage1") == "fine-tuned"
-            encoder, reranker = str(made.encoder_path), str(made.reranker_path)
+            encoder = str(made.encoder_path)
+            reranker = None if made.reranker_path is None else str(made.reranker_path)  # None: corpus only
+            trained = {"reranker": PRETRAINED_FINE_TUNED} if reranker else {}
             return ModelChoice(
                 encoder,
                 reranker,
-                origin={
-                    "encoder": PRETRAINED_FINE_TUNED if labelled else "pretrained (zero-shot)",
-                    "reranker": PRETRAINED_FINE_TUNED,
-                },
-                names={"encoder": encoder if labelled else config.hub_encoder, "reranker": reranker},
+                origin={"encoder": PRETRAINED_FINE_TUNED if labelled else "pretrained (zero-shot)", **trained},
+                names={"encoder": encoder if labelled else config.hub_encoder, **({"reranker": reranker} if reranker else {})},
                 train_seconds=_seconds(made, started),
                 recipe=dict(made.recipe),
                 path=PRETRAINED_FINE_TUNED,
@@ -276,7 +277,8 @@ def resolve_models(
                 "trained together), or drop dense+rerank from --stages."
             )
         choice = _recipe(config, dataset, base, why_not, show_progress)  # both models, trained together
-        chosen, origin, names = {"encoder": choice.encoder, "reranker": choice.reranker}, choice.origin, choice.names
+        chosen = {"encoder": choice.encoder, **({"reranker": choice.reranker} if choice.reranker else {})}
+        origin, names = choice.origin, choice.names
     elif needed["encoder"] and "encoder" not in chosen:
         if base is not None:
             (chosen["encoder"], origin["encoder"]), names["encoder"] = base, config.hub_encoder

@@ -112,6 +112,25 @@ def test_the_weight_follows_whichever_stage_ranks_the_held_out_queries_better():
     assert chosen.weight == 0.0 and chosen.table[0.0] == 1.0
 
 
+def test_the_one_standard_error_rule_leans_on_stage_1_only_where_the_held_out_queries_cannot_tell():
+    rng = np.random.default_rng(2)
+    relevant = {f"q{i}": [1] + [0] * 9 for i in range(40)}
+    # Both rank the relevant document near the top with noise: nearby weights score within noise.
+    stage1 = {q: np.r_[1.0, rng.uniform(0.0, 1.2, 9)] for q in relevant}
+    logits = {q: np.r_[1.0, rng.uniform(0.0, 1.1, 9)] for q in relevant}
+    best = choose_stage1_weight(logits, stage1, relevant)
+    leaning = choose_stage1_weight(logits, stage1, relevant, rule="one-se")
+    assert leaning.table == best.table and leaning.weight > best.weight
+    assert best.table[leaning.weight] < best.table[best.weight]  # a lower held-out mean, within one standard error
+    # A reranker that is right against a reversed stage 1: no weight that costs a query is taken.
+    perfect = {q: np.array([5.0] + [0.0] * 9) for q in relevant}
+    reversed_stage1 = {q: np.linspace(0.0, 1.0, 10) for q in relevant}
+    chosen = choose_stage1_weight(perfect, reversed_stage1, relevant, rule="one-se")
+    assert chosen.table[chosen.weight] == 1.0 and min(w for w, v in chosen.table.items() if v < 1.0) > chosen.weight
+    with pytest.raises(ValueError, match="unknown weight rule"):
+        choose_stage1_weight(perfect, reversed_stage1, relevant, rule="smallest")
+
+
 def test_more_held_out_groups_outvote_a_few_each_on_its_own_scales():
     from rerank.train.stage1_weight import WeightEvidence
 

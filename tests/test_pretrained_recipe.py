@@ -87,6 +87,10 @@ class _Recipes:
         monkeypatch.setattr(scratch, "scratch_models", scratch_models)
 
 
+def replace_namespace(ns: SimpleNamespace, **changes) -> SimpleNamespace:
+    return SimpleNamespace(**{**vars(ns), **changes})
+
+
 def _run(tmp_path: Path, **options) -> tuple[BenchmarkConfig, SimpleNamespace]:
     config = BenchmarkConfig(dataset="tiny", cache_dir=str(tmp_path / "cache"), **options)
     dataset = SimpleNamespace(name="tiny", corpus=[], train_queries={"q": "x"}, train_qrels={"q": {"d": 1}})
@@ -183,7 +187,7 @@ def test_the_cache_key_is_stable_and_moves_with_what_changes_the_models():
     corpus_only = cache_key(DEFAULT, False, 0, base, "data")
     assert cache_key(replace(DEFAULT, bi_encoder=DEFAULT.bi_encoder.replace(epochs=5)), False, 0, base, "data") == corpus_only
     # pinned: a change that moves it retrains every cached model, so it is made on purpose (PRETRAINED_RECIPE_VERSION)
-    assert key == "00212792c234a9fa"
+    assert key == "927faff5ffd3ba1a"
 
 
 # Smaller than FAST: 32-token texts, so that the real model trains in seconds.
@@ -220,15 +224,40 @@ def test_the_recipe_fine_tunes_both_stages_from_the_packaged_model(minilm, tiny_
     assert again.recipe["cached"] and (again.encoder_path, again.reranker_path) == (made.encoder_path, made.reranker_path)
 
 
-@pytest.mark.slow
-def test_without_labels_stage_1_stays_the_base_and_stage_2_trains_on_pseudo_queries(minilm, tiny_scifact, tmp_path):
+def test_without_labels_stage_1_stays_the_base_and_no_cross_encoder_is_trained(minilm, tiny_scifact, tmp_path):
     from rerank.train.pretrained_recipe import pretrained_models
 
     docs, _, _ = tiny_scifact
     made = pretrained_models(HUB, docs, None, None, tmp_path, budget=TINY, show_progress=False)
     assert made.recipe["stage1"] == "base" and made.encoder_path == made.base_path == minilm
-    assert made.recipe["labels"] == "none (corpus only)" and made.recipe["stage2_rows"]["train"] > 0
+    assert made.recipe["labels"] == "none (corpus only)" and made.recipe["stage2"] == "none"
+    assert made.reranker_path is None and not (tmp_path / made.recipe["key"] / "reranker").exists()
+    again = pretrained_models(HUB, docs, None, None, tmp_path, budget=TINY, show_progress=False)
+    assert again.recipe["cached"] and again.reranker_path is None and again.encoder_path == minilm
+
+
+@pytest.mark.slow
+def test_a_budget_with_a_corpus_cross_encoder_trains_it_on_pseudo_queries(minilm, tiny_scifact, tmp_path):
+    from rerank.train.pretrained_recipe import pretrained_models
+
+    docs, _, _ = tiny_scifact
+    budget = replace(TINY, corpus_cross_encoder=TINY.cross_encoder)
+    made = pretrained_models(HUB, docs, None, None, tmp_path, budget=budget, show_progress=False)
+    assert made.recipe["stage1"] == "base" and made.recipe["stage2_rows"]["train"] > 0
     assert (made.reranker_path / "calibration.json").exists()
+
+
+def test_a_corpus_only_run_scores_no_rerank_stage_and_says_why(minilm, monkeypatch, tmp_path):
+    import rerank.train.pretrained_recipe as pretrained
+
+    def corpus_only(base_name, corpus, train_queries, train_qrels, cache_dir, **kwargs):
+        return PretrainedModels(minilm, None, minilm, {"total": 1.0}, {"stage1": "base", "stage2": "none"})
+
+    monkeypatch.setattr(pretrained, "pretrained_models", corpus_only)
+    config, dataset = _run(tmp_path)
+    choice = resolve_models(config, replace_namespace(dataset, train_queries=None, train_qrels=None))
+    assert choice.encoder == str(minilm) and choice.reranker is None
+    assert choice.origin == {"encoder": "pretrained (zero-shot)"} and "reranker" not in choice.names
 
 
 # --- embeddings cached by content ---------------------------------------------------------------

@@ -41,6 +41,9 @@ class CrossEncoderConfig(JsonConfig):
         eval_steps: evaluate every this many steps; None evaluates once per epoch.
         fuse_stage1: choose, on the validation queries' full candidate lists, a weight for the stage-1
             score that the reranker adds to its logit (see `rerank.fusion`); 0 means none is added.
+        weight_rule: how `fuse_stage1` picks the weight from its grid (`rerank.train.stage1_weight.RULES`):
+            ``"best"`` the best held-out nDCG@10, ``"one-se"`` the largest weight within one standard
+            error of the best (leaning on stage 1 when the held-out queries cannot tell).
         fuse_sentences: with `fuse_stage1`, also weigh stage 1's best similarity to any one sentence
             of each candidate (`retrieval.sentences`), the two weights chosen together; needs the
             stage-1 encoder at training time (`train_cross_encoder`'s `sentence_encoder`).
@@ -81,6 +84,7 @@ class CrossEncoderConfig(JsonConfig):
     embedding_learning_rate: float | None = None
     fuse_stage1: bool = False
     fuse_sentences: bool = False
+    weight_rule: str = "best"
     stage1_offset: float = 0.0
     seed: int = 0
 
@@ -95,6 +99,8 @@ class CrossEncoderConfig(JsonConfig):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
+        if self.weight_rule not in ("best", "one-se"):
+            raise ValueError(f"weight_rule must be 'best' or 'one-se', got {self.weight_rule!r}")
         if self.fuse_sentences and not self.fuse_stage1:
             raise ValueError("fuse_sentences chooses its weight beside the stage-1 weight: set fuse_stage1=True too")
         if self.stage1_offset < 0:

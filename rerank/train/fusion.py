@@ -92,7 +92,8 @@ def choose_and_recalibrate(
 
     mine = list_evidence(model, lists, max(config.batch_size, 64), sentences, titles)
     chosen = choose_stage1_weight(
-        mine.logits, mine.stage1_scores, mine.relevant, more=more, sentence_scores=mine.sentence_scores
+        mine.logits, mine.stage1_scores, mine.relevant, more=more, sentence_scores=mine.sentence_scores,
+        rule=config.weight_rule,
     )
     cross = sum(len(e.logits) for e in more)
     out: dict[str, Any] = {
@@ -101,6 +102,7 @@ def choose_and_recalibrate(
         "stage1_std": chosen.std,
         "fusion": {
             "metric": "ndcg@10",
+            "rule": config.weight_rule,
             "queries": len(mine.logits) + cross,
             "grid": {f"{w:.6g}": round(v, 6) for w, v in chosen.table.items()},
             "note": "score = activation(logit + stage1_weight * (stage1_score - stage1_mean) / stage1_std)",

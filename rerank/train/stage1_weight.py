@@ -14,7 +14,10 @@ import numpy as np
 
 from rerank.fusion import stage1_z
 
-__all__ = ["Stage1Weight", "WeightEvidence", "choose_stage1_weight", "stage1_standardisation"]
+__all__ = ["RULES", "Stage1Weight", "WeightEvidence", "choose_stage1_weight", "stage1_standardisation"]
+
+# How `choose_stage1_weight` picks a weight from the grid's held-out metrics.
+RULES = ("best", "one-se")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def choose_stage1_weight(
     more: Sequence[WeightEvidence] = (),
     sentence_scores: Mapping[str, Sequence[float]] | None = None,
     sentence_grid: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
+    rule: str = "best",
 ) -> Stage1Weight:
     """The weight of `grid` whose fused ranking scores best on held-out queries (ranx).
 
@@ -85,6 +89,10 @@ def choose_stage1_weight(
             to fuse as well; the two weights are then chosen together over `grid` x `sentence_grid`
             (same units; ties go to the smaller sentence weight, then the smaller stage-1 weight).
             Every `more` group must then carry sentence scores too.
+        rule: ``"best"`` takes the best-scoring weight; ``"one-se"`` the largest stage-1 weight whose
+            mean metric is within one standard error (of its per-query difference from the best
+            weight) of the best: the one-standard-error rule, leaning on stage 1, which was fitted
+            on far more queries than the held-out ones that pick the weight.
 
     Returns:
         A `Stage1Weight`: the weights, the standardisations, and the metric over the grid.
@@ -103,8 +111,11 @@ def choose_stage1_weight(
     with_sentences = sentence_scores is not None
     if with_sentences and any(g.sentence is None for g in groups):
         raise ValueError("sentence_scores were given, but a `more` group has none: pass every group's sentence scores")
+    if rule not in RULES:
+        raise ValueError(f"unknown weight rule {rule!r}; choose one of {RULES}")
     qrels = Qrels({f"{k}:{q}": rel for k, g in enumerate(groups) for q, rel in g.qrels.items()})
     joint: dict[tuple[float, float], float] = {}
+    per_query: dict[tuple[float, float], np.ndarray] = {}
     for b in sentence_grid if with_sentences else (0.0,):
         for a in grid:
             run = {}
@@ -116,14 +127,32 @@ def choose_stage1_weight(
                     # Nudge exact ties by position so ranx reads stage 1's order for them.
                     fused = fused - np.arange(len(fused)) * 1e-9
                     run[f"{k}:{q}"] = {str(i): float(s) for i, s in enumerate(fused)}
-            joint[(float(a) * first.unit, float(b) * first.unit)] = float(evaluate(qrels, Run(run), metric))
+            scores = np.asarray(evaluate(qrels, Run(run), metric, return_mean=False), dtype=np.float64)
+            key = (float(a) * first.unit, float(b) * first.unit)
+            joint[key], per_query[key] = float(scores.mean()), scores
     best = max(joint.values())
     weight, sentence_weight = min(((w, s) for (w, s), v in joint.items() if v >= best - 1e-12), key=lambda ws: (ws[1], ws[0]))
     table = {w: v for (w, s), v in joint.items() if s == sentence_weight}
+    if rule == "one-se":
+        weight = _one_standard_error(per_query, weight, sentence_weight)
     return Stage1Weight(
         weight, first.mean, first.std, table, sentence_weight, first.sentence_mean, first.sentence_std,
         joint if with_sentences else {},
     )
+
+
+def _one_standard_error(per_query: Mapping[tuple[float, float], np.ndarray], best: float, sentence_weight: float) -> float:
+    """The largest stage-1 weight (at `sentence_weight`) whose mean is within one standard error of `best`'s."""
+    top = per_query[(best, sentence_weight)]
+    kept = best
+    for (w, s), scores in per_query.items():
+        if s != sentence_weight or w <= kept:
+            continue
+        diff = scores - top
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if diff.mean() >= -se:
+            kept = w
+    return kept
 
 
 @dataclass(frozen=True)

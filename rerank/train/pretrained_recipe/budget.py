@@ -33,7 +33,10 @@ class PretrainedBudget:
             zero-shot index). Without labels stage 1 is not trained.
         cross_encoder: stage 2 with labels; its `model` is set to the base (a one-logit head on the
             base's body), its `depth` is the candidate depth it trains, validates and is calibrated on.
-        corpus_cross_encoder: stage 2 without labels (pseudo-queries from the corpus).
+        corpus_cross_encoder: stage 2 without labels (pseudo-queries from the corpus), or None (the
+            presets) to train no cross-encoder without labels: on pseudo-queries it fell far below the
+            zero-shot stage 1 it reranked (docs/pretrained.md), so a corpus-only run's Searcher is the
+            zero-shot stage 1 alone.
         pseudo_per_doc: without labels, sentences drawn per document as pseudo-queries (titles too).
         pseudo_limit: at most this many pseudo-queries.
     """
@@ -41,28 +44,31 @@ class PretrainedBudget:
     name: str
     bi_encoder: BiEncoderConfig
     cross_encoder: CrossEncoderConfig
-    corpus_cross_encoder: CrossEncoderConfig
+    corpus_cross_encoder: CrossEncoderConfig | None = None
     pseudo_per_doc: int = 1
     pseudo_limit: int | None = 1500
 
     def __post_init__(self) -> None:
         for part in (self.cross_encoder, self.corpus_cross_encoder):
-            if part.num_labels != 1 or not part.fuse_stage1 or part.stage1_offset:
+            if part is not None and (part.num_labels != 1 or not part.fuse_stage1 or part.stage1_offset):
                 raise ValueError(
                     "the pretrained recipe trains one-logit cross-encoders on the text alone, fused with stage 1 "
                     "(num_labels=1, fuse_stage1=True, stage1_offset=0)"
                 )
 
-    def stage2(self, labelled: bool) -> CrossEncoderConfig:
-        """The stage-2 recipe of a run with or without labels."""
+    def stage2(self, labelled: bool) -> CrossEncoderConfig | None:
+        """The stage-2 recipe of a run with or without labels (None: no cross-encoder is trained)."""
         return self.cross_encoder if labelled else self.corpus_cross_encoder
 
     def settings(self, labelled: bool) -> dict[str, Any]:
         """The settings a run with or without labels reads (what its cache key hashes)."""
-        cross_encoder = {k: v for k, v in self.stage2(labelled).to_dict().items() if k not in _SCRATCH_ONLY}
+        stage2 = self.stage2(labelled)
+        cross_encoder = None if stage2 is None else {k: v for k, v in stage2.to_dict().items() if k not in _SCRATCH_ONLY}
         if labelled:
             bi_encoder = self.bi_encoder.to_dict()
             return {"bi_encoder": {k: bi_encoder[k] for k in STAGE1_FIELDS}, "cross_encoder": cross_encoder}
+        if cross_encoder is None:
+            return {"cross_encoder": None}
         return {"cross_encoder": cross_encoder, "pseudo_per_doc": self.pseudo_per_doc, "pseudo_limit": self.pseudo_limit}
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,11 +81,12 @@ class PretrainedModels:
 
     `encoder_path` is the fine-tuned stage 1, or without labels the base itself (its verified
     snapshot); `reranker_path` the fine-tuned cross-encoder, whose ``calibration.json`` fuses that
-    stage 1's scores; `base_path` the base's folder (the zero-shot model).
+    stage 1's scores (None when the run trained none: corpus only, `PretrainedBudget.corpus_cross_encoder`);
+    `base_path` the base's folder (the zero-shot model).
     """
 
     encoder_path: Path
-    reranker_path: Path
+    reranker_path: Path | None
     base_path: Path
     train_seconds: dict[str, float] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
@@ -87,10 +94,12 @@ class PretrainedModels:
 
 # Stage 2: the base's body with a new one-logit head (its pooler kept), BCEWithLogitsLoss, two epochs on
 # each query's positives and 3 negatives sampled from the top 20 of the stage 1 it will rerank (the
-# best-AP epoch kept); the stage-1 weight chosen on held-out queries' top-20 lists (`rerank.train.fusion`).
+# best-AP epoch kept); the stage-1 weight chosen on held-out queries' top-20 lists (`rerank.train.fusion`)
+# by the one-standard-error rule: ~80 held-out queries cannot tell nearby weights apart, and the
+# best-scoring one swung between seeds from 0.27 to 1.35 (docs/pretrained.md).
 _CROSS_ENCODER = CrossEncoderConfig(
     num_labels=1, max_length=128, epochs=2, batch_size=16, learning_rate=1e-4, negatives_per_query=3, depth=20,
-    validation_fraction=0.1, fuse_stage1=True,
+    validation_fraction=0.1, fuse_stage1=True, weight_rule="one-se",
 )
 
 # SciFact-sized (5k abstracts, 809 train queries) on 2 CPU cores. Stage 1 with labels: two epochs of
@@ -103,7 +112,7 @@ DEFAULT = PretrainedBudget(
         depth=30, skip_top=3, margin=-2.0, num_negatives=1,
     ),
     cross_encoder=_CROSS_ENCODER,
-    corpus_cross_encoder=_CROSS_ENCODER,
+    corpus_cross_encoder=None,
     pseudo_per_doc=1,
     pseudo_limit=1500,
 )
@@ -116,9 +125,6 @@ FAST = PretrainedBudget(
         depth=10, skip_top=1, margin=-2.0, num_negatives=1,
     ),
     cross_encoder=dataclasses.replace(
-        _CROSS_ENCODER, max_length=64, batch_size=8, negatives_per_query=2, depth=10, validation_fraction=0.25
-    ),
-    corpus_cross_encoder=dataclasses.replace(
         _CROSS_ENCODER, max_length=64, batch_size=8, negatives_per_query=2, depth=10, validation_fraction=0.25
     ),
     pseudo_limit=40,

@@ -75,14 +75,15 @@ def cache_key(budget: PretrainedBudget, labelled: bool, seed: int, base: dict[st
 def cached_models(folder: Path, base_path: Path) -> PretrainedModels | None:
     """The models a finished run left in `folder` (its ``recipe.json`` written last), or None.
 
-    Stage 1 is the folder's ``encoder`` when the run fine-tuned it, else the base at `base_path`.
+    Stage 1 is the folder's ``encoder`` when the run fine-tuned it, else the base at `base_path`;
+    the reranker is the folder's ``reranker``, None when the run trained none.
     """
     done = folder / "recipe.json"
     if not done.exists():
         return None
     record: dict[str, Any] = json.loads(done.read_text())
     encoder = folder / "encoder" if record["recipe"]["stage1"] == "fine-tuned" else Path(base_path)
-    reranker = folder / "reranker"
-    if not ((encoder / "modules.json").exists() and (reranker / "calibration.json").exists()):
+    reranker = None if record["recipe"].get("stage2") == "none" else folder / "reranker"
+    if not (encoder / "modules.json").exists() or (reranker is not None and not (reranker / "calibration.json").exists()):
         return None
     return PretrainedModels(encoder, reranker, Path(base_path), record["train_seconds"], {**record["recipe"], "cached": True})

@@ -28,9 +28,10 @@ def pretrained_models(
     """Fine-tune (or reuse from the cache) a stage-1 encoder and a stage-2 cross-encoder from `base`.
 
     With labels, stage 1 is `base` fine-tuned on them and stage 2 a cross-encoder on `base`'s body,
-    trained on that stage 1's candidates; without labels, stage 1 is `base` as it is and stage 2 is
-    trained on pseudo-queries from the corpus with its candidates. The reranker's stage-1 weight is
-    fitted to that stage 1: use the two together.
+    trained on that stage 1's candidates; without labels, stage 1 is `base` as it is and, by default,
+    no stage 2 is trained (`reranker_path` is None; a budget with a `corpus_cross_encoder` trains one
+    on pseudo-queries from the corpus). The reranker's stage-1 weight is fitted to that stage 1: use
+    the two together.
 
     Args:
         base: a sentence-transformers model folder or a hub name (`retrieval.pretrained.ensure_model`
@@ -100,9 +101,11 @@ def _record(run: steps.PretrainedRun, key: str, fingerprint: str, identity: dict
         "stage1": "fine-tuned" if run.labelled else "base",
         "stage1_pairs": run.stage1_pairs,
         "held_out_of_stage1": sorted(run.held),
-        "stage2_rows": {"train": run.stage2.train_rows, "validation": run.stage2.validation_rows},
-        "calibration": run.stage2.calibration,
+        "stage2": "fine-tuned" if run.stage2 is not None else "none",
+        "stage2_rows": None if run.stage2 is None else {"train": run.stage2.train_rows, "validation": run.stage2.validation_rows},
+        "calibration": None if run.stage2 is None else run.stage2.calibration,
     }
     record = {"recipe": recipe, "train_seconds": run.seconds}
     (run.folder / "recipe.json").write_text(json.dumps(record, indent=2, default=str))
-    return PretrainedModels(run.stage1_path, run.folder / "reranker", run.base_path, run.seconds, {**recipe, "cached": False})
+    reranker = None if run.stage2 is None else run.folder / "reranker"
+    return PretrainedModels(run.stage1_path, reranker, run.base_path, run.seconds, {**recipe, "cached": False})

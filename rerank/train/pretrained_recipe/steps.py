@@ -120,14 +120,18 @@ def train_stage1(run: PretrainedRun) -> None:
 
 def stage2_data(run: PretrainedRun) -> None:
     """Stage 2's rows: the labelled (or, without labels, pseudo-) queries with negatives from the
-    candidates of the stage 1 it will rerank, the held-out queries' whole candidate lists beside."""
+    candidates of the stage 1 it will rerank, the held-out queries' whole candidate lists beside.
+    Nothing when the budget trains no cross-encoder for the run (`PretrainedBudget.stage2` is None)."""
     from rerank.train.examples import stage2_examples
 
+    stage2 = run.budget.stage2(run.labelled)
+    if stage2 is None:  # corpus only, by default: no cross-encoder
+        return
     started = time.perf_counter()
     if run.encoder is None:
         run.encoder = run.load_encoder(run.stage1_path)
         run.index = run.index_for(run.docs, run.encoder)
-    run.ce_config = replace(run.budget.stage2(run.labelled), model=run.base, seed=run.seed)
+    run.ce_config = replace(stage2, model=run.base, seed=run.seed)
     run.data = stage2_examples(
         run.docs, run.encoder, run.index, run.ce_config, run.queries if run.labelled else None,
         run.qrels if run.labelled else None, pseudo_per_doc=run.budget.pseudo_per_doc,
@@ -141,6 +145,8 @@ def train_stage2(run: PretrainedRun) -> None:
     kept, its stage-1 weight chosen on the held-out lists and saved with the thresholds."""
     from rerank.train.trainer import train_cross_encoder
 
+    if run.data is None:  # `stage2_data` made none: no cross-encoder is trained
+        return
     data = run.data
     run.stage2 = train_cross_encoder(
         data.train, data.validation, run.folder / "reranker", run.ce_config, run.show_progress,
