@@ -92,12 +92,17 @@ def _models(result: Mapping[str, Any]) -> list[str]:
                 if recipe.get("stage1") == "fine-tuned"
                 else "stage 1 is it, unchanged (no labels)"
             )
+            calibration = recipe.get("calibration") or {}
+            stage2 = (
+                "no stage 2 (without labels the recipe trains no cross-encoder)"
+                if recipe.get("stage2") == "none"
+                else "stage 2 a cross-encoder on its body (new one-logit head), trained on that stage 1's candidates, "
+                f"stage-1 weight {calibration.get('stage1_weight', 0):.3g} chosen on held-out training queries"
+            )
             lines.append(
                 f"- fine-tuned here from the pretrained `{base.get('hub') or base.get('name')}` (revision "
                 f"`{base.get('revision', '-')}`) by `rerank.train.pretrained_recipe.pretrained_models`, budget "
-                f"`{recipe.get('budget', '?')}`: {stage1}; stage 2 a cross-encoder on its body (new one-logit head), "
-                f"trained on that stage 1's candidates, stage-1 weight {recipe.get('calibration', {}).get('stage1_weight', 0):.3g} "
-                f"chosen on held-out training queries; labels: {labels}; {when} (s): {seconds}"
+                f"`{recipe.get('budget', '?')}`: {stage1}; {stage2}; labels: {labels}; {when} (s): {seconds}"
             )
         else:
             budget = recipe.get("budget", {})

@@ -374,3 +374,23 @@ def test_report_marks_each_stage_with_the_letters_it_beats_in_order():
     assert table[0] == "|  | stage | nDCG@10 | MRR@10 | p50 ms | p95 ms | q/s |"
     assert table[3] == "| b | dense | 0.8000ᵃᶜ | 0.5000 | 8.0 | 12.0 | 111.2 |"
     assert table[2] == "| a | bm25 | 0.6000 | 0.5000 | - | - | - |"
+
+
+def test_the_report_of_a_corpus_only_pretrained_run_says_no_cross_encoder_was_trained():
+    import json
+
+    from benchmarks.config import load_config
+    from benchmarks.report import render_report
+
+    recipe = {"stage1": "base", "stage2": "none", "calibration": None, "labels": "none (corpus only)", "cached": True,
+              "base": {"hub": "sentence-transformers/all-MiniLM-L6-v2", "revision": "r"}, "budget": "default"}
+    result = json.loads(json.dumps({
+        "dataset": "tiny", "split": "test", "source": "here", "documents": 3, "queries": 1, "judgements": 1,
+        "relevance_level": 1, "notes": ["dense+rerank not scored"], "metrics": ["ndcg@10"],
+        "stages": {"dense": {"ndcg@10": 0.5}}, "subsets": {}, "latency": {}, "sweep": [],
+        "significance": {"pairs": []}, "references": [], "counts": {}, "depths": {}, "timings_s": {"total": 1.0},
+        "models": {"path": "pretrained (fine-tuned)", "encoder": "m", "origin": {"encoder": "pretrained (zero-shot)"},
+                   "recipe": recipe, "train_seconds": {"total": 1.0}},
+    }))
+    report = render_report(result, load_config("scifact"))
+    assert "no stage 2 (without labels the recipe trains no cross-encoder)" in report and "stage-1 weight" not in report
