@@ -43,7 +43,8 @@ class CrossEncoderConfig(JsonConfig):
             score that the reranker adds to its logit (see `rerank.fusion`); 0 means none is added.
         weight_rule: how `fuse_stage1` picks the weight from its grid (`rerank.train.stage1_weight.RULES`):
             ``"best"`` the best held-out nDCG@10, ``"one-se"`` the largest weight within one standard
-            error of the best (leaning on stage 1 when the held-out queries cannot tell).
+            error of the best (leaning on stage 1 when the held-out queries cannot tell), over a grid
+            reaching 50 logit spreads (`WIDE_GRID`), where the reranker only breaks stage 1's near-ties.
         fuse_sentences: with `fuse_stage1`, also weigh stage 1's best similarity to any one sentence
             of each candidate (`retrieval.sentences`), the two weights chosen together; needs the
             stage-1 encoder at training time (`train_cross_encoder`'s `sentence_encoder`).

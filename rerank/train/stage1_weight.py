@@ -14,10 +14,14 @@ import numpy as np
 
 from rerank.fusion import stage1_z
 
-__all__ = ["RULES", "Stage1Weight", "WeightEvidence", "choose_stage1_weight", "stage1_standardisation"]
+__all__ = ["GRID", "RULES", "WIDE_GRID", "Stage1Weight", "WeightEvidence", "choose_stage1_weight", "stage1_standardisation"]
 
 # How `choose_stage1_weight` picks a weight from the grid's held-out metrics.
 RULES = ("best", "one-se")
+# The default grid, in units of the reranker's logit spread, and a wider one that reaches weights where
+# the reranker only breaks stage 1's near-ties (for a reranker whose logits barely spread).
+GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+WIDE_GRID = GRID + (8.0, 13.0, 20.0, 35.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def choose_stage1_weight(
     logits: Mapping[str, np.ndarray],
     stage1_scores: Mapping[str, Sequence[float]],
     relevant: Mapping[str, Sequence[int]],
-    grid: Sequence[float] = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+    grid: Sequence[float] = GRID,
     metric: str = "ndcg@10",
     more: Sequence[WeightEvidence] = (),
     sentence_scores: Mapping[str, Sequence[float]] | None = None,

@@ -18,7 +18,7 @@ from rerank.train.pretrained_recipe.budget import PretrainedBudget, PretrainedMo
 __all__ = ["PRETRAINED_RECIPE_VERSION", "cache_key", "cached_models", "folder_digest", "model_identity"]
 
 # Bumped on purpose when the recipe's code changes what it trains from the same key.
-PRETRAINED_RECIPE_VERSION = 1
+PRETRAINED_RECIPE_VERSION = 2  # 2: the one-SE weight rule over the wide grid
 
 
 def folder_digest(folder: str | Path) -> str:
