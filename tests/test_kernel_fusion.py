@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rerank.fusion import fuse_stage1, stage1_z
-from rerank.train.stage1_weight import choose_stage1_weight
+from rerank.train.stage1_weight import GRID, choose_stage1_weight
 from retrieval.types import Hit
 
 CORPUS = [
@@ -119,7 +119,7 @@ def test_the_one_standard_error_rule_leans_on_stage_1_only_where_the_held_out_qu
     stage1 = {q: np.r_[1.0, rng.uniform(0.0, 1.2, 9)] for q in relevant}
     logits = {q: np.r_[1.0, rng.uniform(0.0, 1.1, 9)] for q in relevant}
     best = choose_stage1_weight(logits, stage1, relevant)
-    leaning = choose_stage1_weight(logits, stage1, relevant, rule="one-se")
+    leaning = choose_stage1_weight(logits, stage1, relevant, rule="one-se", grid=GRID)
     assert leaning.table == best.table and leaning.weight > best.weight
     assert best.table[leaning.weight] < best.table[best.weight]  # a lower held-out mean, within one standard error
     # A reranker that is right against a reversed stage 1: no weight that costs a query is taken.

@@ -100,8 +100,10 @@ class CrossEncoderConfig(JsonConfig):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.embedding_learning_rate is not None and not self.embedding_learning_rate > 0:
             raise ValueError(f"embedding_learning_rate must be positive or None, got {self.embedding_learning_rate}")
-        if self.weight_rule not in ("best", "one-se"):
-            raise ValueError(f"weight_rule must be 'best' or 'one-se', got {self.weight_rule!r}")
+        from rerank.train.stage1_weight import RULES
+
+        if self.weight_rule not in RULES:
+            raise ValueError(f"weight_rule must be one of {RULES}, got {self.weight_rule!r}")
         if self.fuse_sentences and not self.fuse_stage1:
             raise ValueError("fuse_sentences chooses its weight beside the stage-1 weight: set fuse_stage1=True too")
         if self.stage1_offset < 0:

@@ -88,12 +88,12 @@ def choose_and_recalibrate(
     `sentences` (a `SentenceScorer` on the stage 1 that made `lists`; each `more` group then carries
     its own stage 1's sentence scores) chooses a sentence weight beside the stage-1 one.
     """
-    from rerank.train.stage1_weight import GRID, WIDE_GRID, choose_stage1_weight
+    from rerank.train.stage1_weight import choose_stage1_weight
 
     mine = list_evidence(model, lists, max(config.batch_size, 64), sentences, titles)
     chosen = choose_stage1_weight(
         mine.logits, mine.stage1_scores, mine.relevant, more=more, sentence_scores=mine.sentence_scores,
-        rule=config.weight_rule, grid=WIDE_GRID if config.weight_rule == "one-se" else GRID,
+        rule=config.weight_rule,
     )
     cross = sum(len(e.logits) for e in more)
     out: dict[str, Any] = {

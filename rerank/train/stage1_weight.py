@@ -66,7 +66,7 @@ def choose_stage1_weight(
     logits: Mapping[str, np.ndarray],
     stage1_scores: Mapping[str, Sequence[float]],
     relevant: Mapping[str, Sequence[int]],
-    grid: Sequence[float] = GRID,
+    grid: Sequence[float] | None = None,
     metric: str = "ndcg@10",
     more: Sequence[WeightEvidence] = (),
     sentence_scores: Mapping[str, Sequence[float]] | None = None,
@@ -97,6 +97,8 @@ def choose_stage1_weight(
             mean metric is within one standard error (of its per-query difference from the best
             weight) of the best: the one-standard-error rule, leaning on stage 1, which was fitted
             on far more queries than the held-out ones that pick the weight.
+        grid: the weights tried, in logit-spread units; by default `GRID` for ``"best"`` and
+            `WIDE_GRID` for ``"one-se"`` (room to lean on stage 1 when the reranker's logits barely spread).
 
     Returns:
         A `Stage1Weight`: the weights, the standardisations, and the metric over the grid.
@@ -117,6 +119,8 @@ def choose_stage1_weight(
         raise ValueError("sentence_scores were given, but a `more` group has none: pass every group's sentence scores")
     if rule not in RULES:
         raise ValueError(f"unknown weight rule {rule!r}; choose one of {RULES}")
+    if grid is None:
+        grid = WIDE_GRID if rule == "one-se" else GRID
     qrels = Qrels({f"{k}:{q}": rel for k, g in enumerate(groups) for q, rel in g.qrels.items()})
     joint: dict[tuple[float, float], float] = {}
     per_query: dict[tuple[float, float], np.ndarray] = {}
