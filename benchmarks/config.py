@@ -119,6 +119,8 @@ class BenchmarkConfig:
     seed: int = 0
     batch_size: int = 128
     device: str | None = None
+    # Where the query encoder runs (`retrieval.encoder.BACKENDS`): "auto" puts single queries on ONNX Runtime where installed.
+    backend: str = "auto"
     threads: int | None = None
     stat_test: str = "student"
     max_p: float = 0.05
@@ -134,6 +136,10 @@ class BenchmarkConfig:
         bad = [d for d in (*self.depths, self.candidates, self.retrieval_depth) if not isinstance(d, int) or d < 1]
         if bad:
             raise ValueError(f"depths must be positive integers, got {bad}")
+        from retrieval.encoder import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.stat_test not in ("student", "fisher"):
             raise ValueError(f"stat_test must be 'student' or 'fisher', got {self.stat_test!r}")
 

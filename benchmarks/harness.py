@@ -252,7 +252,7 @@ def run_benchmark(
 
         if encoder is None:
             encoder = clock.run(
-                "load encoder", lambda: Encoder.load(models.encoder, device=config.device, batch_size=config.batch_size)
+                "load encoder", lambda: Encoder.load(models.encoder, device=config.device, batch_size=config.batch_size, backend=config.backend)
             )
         if not models.encoder:
             name = str(getattr(encoder, "name", type(encoder).__name__))
@@ -324,7 +324,7 @@ def run_benchmark(
 
             zero_shot = clock.run(
                 "load pretrained encoder",
-                lambda: Encoder.load(models.pretrained, device=config.device, batch_size=config.batch_size),
+                lambda: Encoder.load(models.pretrained, device=config.device, batch_size=config.batch_size, backend=config.backend),
             )
             searcher, found = _dense(zero_shot, corpus, queries, depth, config, clock, " (pretrained)", show_progress)
             runs["dense-pretrained"] = hits_to_run(found, depth)

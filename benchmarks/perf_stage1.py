@@ -110,10 +110,14 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
     searcher, plain = latency.get("searcher_query", {}), latency.get("sentence_transformer_encode", {})
     ours = [r for r in results.get("bulk", {}).get("runs", []) if r["config"].startswith("Encoder(")]
     default = [r for r in ours if "(default)" in r["config"]] or ours  # the default budget, when it was run
+    ratio = searcher["p50_ms"] / plain["p50_ms"] if searcher.get("p50_ms") and plain.get("p50_ms") else None
     return {
         "single_query_p50_ms": searcher.get("p50_ms"),
         "single_query_p95_ms": searcher.get("p95_ms"),
         "sentence_transformer_encode_p50_ms": plain.get("p50_ms"),
+        "single_query_p50_vs_sentence_transformer": round(ratio, 3) if ratio else None,
+        "single_query_backend": latency.get("backend"),
+        "single_query_torch_p50_ms": latency.get("searcher_query_torch", {}).get("p50_ms"),
         "encode_fraction_of_peak": max((r["ratio_to_peak"] for r in default), default=None),
     }
 

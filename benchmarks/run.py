@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="encoder batch size")
     parser.add_argument("--device", help="torch device for the models (default: best available)")
     parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"),
+        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx",
+    )
     parser.add_argument("--seed", type=int, help="seed of every sample and of training")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
@@ -99,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fusion": args.fusion,
         "batch_size": args.batch_size,
         "device": args.device,
+        "backend": args.backend,
         "threads": args.threads,
         "seed": args.seed,
     }

@@ -19,7 +19,7 @@ from retrieval.ensemble_files import read_ensemble
 from retrieval.errors import ModelLoadError, QueryTruncatedWarning
 from retrieval.texts import cap_tokens, check_texts
 
-__all__ = ["BULK_ENCODING", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
+__all__ = ["BACKENDS", "BULK_ENCODING", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
 
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
 # Query-side defaults: at most this many padded tokens per forward pass, and batches up to
@@ -30,6 +30,10 @@ _SMALL_BATCH_TOKENS = 128
 # capped by count only, torch's own thread setting. The query-side defaults split a corpus into tiny
 # batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
 BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
+# Where a forward pass runs: "torch" everywhere; "onnx" through ONNX Runtime everywhere; "auto" through
+# ONNX Runtime for small batches (single queries) when it is installed and the model exports, torch
+# for the rest (benchmarks/perf_stage1.py times each).
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def document_text(doc: Document | str) -> str:
@@ -157,6 +161,12 @@ class Encoder:
         small_batch_threads: torch threads for batches of at most `small_batch_tokens` padded
             tokens; ``None`` leaves torch's setting alone.
         small_batch_tokens: the padded size up to which a batch counts as small.
+        backend: ``"auto"`` (default): small batches through ONNX Runtime where onnxruntime is
+            installed and the model exports (`retrieval.onnx_forward`; the export is cached by
+            weights checksum), everything else through torch; ``"torch"``: torch only; ``"onnx"``:
+            every batch through ONNX Runtime (CPU), `retrieval.onnx_forward.OnnxBackendError` when
+            it cannot. The embeddings agree within float32 rounding (about 1e-7).
+        onnx_cache: where ONNX exports are kept (default `retrieval.onnx_forward.default_onnx_cache`).
 
     Thread safety: calls are serialised by a lock (fast tokenizers are not safe to share between
     threads). Small batches run in a worker thread of the encoder's own whose torch thread count
@@ -180,11 +190,15 @@ class Encoder:
         token_budget: int = _TOKEN_BUDGET,
         small_batch_threads: int | None = 1,
         small_batch_tokens: int = _SMALL_BATCH_TOKENS,
+        backend: str = "auto",
+        onnx_cache: str | Path | None = None,
     ) -> None:
         if batch_size <= 0 or token_budget <= 0:
             raise ValueError(f"batch_size and token_budget must be positive, got {batch_size} and {token_budget}")
         if small_batch_threads is not None and small_batch_threads <= 0:
             raise ValueError(f"small_batch_threads must be positive or None, got {small_batch_threads}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.model = model.eval()
         self.name = str(name)
         prompts = getattr(model, "prompts", {}) or {}
@@ -201,6 +215,12 @@ class Encoder:
         self._tokenizer = _text_tokenizer(model)
         self._lock = threading.Lock()  # fast tokenizers are not safe to share between threads
         self._small_worker: _PinnedThread | None = None  # created at the first small batch
+        self.backend = backend
+        self.onnx_cache = onnx_cache
+        # ONNX Runtime forwards by role ("small", "bulk"), made at first use; None where auto cannot use one.
+        self._onnx: dict[str, Any] = {}
+        if backend == "onnx":
+            self._onnx_runner("small")  # fail now, not at the first query
 
     @classmethod
     def load(
@@ -237,6 +257,7 @@ class Encoder:
 
     def configured(self, batch_size: int, **options: Any) -> Encoder:
         """The same model with other batching (`batch_size` and `Encoder`'s keyword-only options)."""
+        options = {"backend": self.backend, "onnx_cache": self.onnx_cache, **options}
         return Encoder(
             self.model, self.name, self.query_prompt, self.document_prompt, batch_size, self.revision, **options
         )
@@ -309,7 +330,7 @@ class Encoder:
                     if len(rows) * max(lengths[i] for i in rows) <= self.small_batch_tokens:
                         out[rows] = self._forward_small(batch, prompt)
                     else:
-                        out[rows] = self._forward(batch, prompt)
+                        out[rows] = self._forward(batch, prompt, self._onnx_runner("bulk"))
                     progress.update(len(rows))
             return out
 
@@ -317,6 +338,9 @@ class Encoder:
         """A small batch, on `small_batch_threads` threads (in a worker thread pinned to that count)."""
         import torch
 
+        runner = self._onnx_runner("small")
+        if runner is not None:
+            return self._forward(texts, prompt, runner)
         threads = self.small_batch_threads
         if threads is None or threads == torch.get_num_threads() or self.model.device.type != "cpu":
             return self._forward(texts, prompt)
@@ -326,12 +350,48 @@ class Encoder:
             return self._forward(texts, prompt)
         return self._small_worker.run(self._forward, texts, prompt)
 
-    def _forward(self, texts: list[str], prompt: str | None) -> np.ndarray:
+    def _onnx_runner(self, role: str) -> Any:
+        """The ONNX Runtime forward for `role` ("small": `small_batch_threads` threads; "bulk": torch's count), or None.
+
+        None under ``backend="torch"``, for bulk batches under ``"auto"``, and under ``"auto"`` where
+        onnxruntime is missing or the model does not export (a failed export also warns, once).
+        """
+        if self.backend == "torch" or (self.backend == "auto" and role == "bulk"):
+            return None
+        if role in self._onnx:
+            return self._onnx[role]
+        import torch
+
+        from retrieval.onnx_forward import OnnxBackendError, OnnxForward, onnx_available, unsupported_reason
+
+        threads = self.small_batch_threads if role == "small" and self.small_batch_threads else torch.get_num_threads()
+        runner = None
+        if self.backend == "onnx":
+            runner = OnnxForward(self.model, self.onnx_cache, threads=threads)
+        elif onnx_available() and unsupported_reason(self.model) is None:
+            try:
+                runner = OnnxForward(self.model, self.onnx_cache, threads=threads)
+            except (OnnxBackendError, RuntimeError, OSError, ValueError) as exc:
+                warnings.warn(
+                    f"encoder {self.name!r}: the ONNX Runtime export failed ({type(exc).__name__}: {exc}); "
+                    "small batches run with torch (pass backend='torch' to skip the attempt)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        self._onnx[role] = runner
+        return runner
+
+    def _forward(self, texts: list[str], prompt: str | None, onnx: Any = None) -> np.ndarray:
         # What SentenceTransformer.encode does per batch, without its sorting and bookkeeping.
         import torch
 
         with torch.inference_mode():
             features = self.model.preprocess(texts, prompt=prompt)
+            if onnx is not None:
+                embeddings = onnx(features)
+                if self.normalize:
+                    embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+                return embeddings.astype(np.float32, copy=False)
             features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
             embeddings = self.model(features)["sentence_embedding"]
             if self.normalize:

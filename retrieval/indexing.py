@@ -57,12 +57,14 @@ def load_index(
     path: str | Path,
     encoder: TextEncoder | str | Path | None = None,
     use_gpu: bool | None = None,
+    backend: str = "auto",
     **shard_options: Any,
 ) -> tuple[Index | ShardedIndex, TextEncoder]:
     """Load an index and its encoder (the one named in the manifest unless given), checked to match.
 
     A directory with ``shards.json`` loads as an `indexes.sharded.ShardedIndex`; `shard_options`
     (``ray``, ``search_params``, ...) go to its `load` and are refused for a single index.
+    `backend` is where an encoder loaded here runs (`retrieval.encoder.BACKENDS`).
     """
     index = load_any_index(path, use_gpu=use_gpu, **shard_options)
     recorded = index.manifest.encoder
@@ -76,6 +78,7 @@ def load_index(
             query_prompt=recorded.get("query_prompt"),
             document_prompt=recorded.get("document_prompt"),
             revision=recorded.get("revision"),
+            backend=backend,
         )
     encoder.check(recorded)
     return index, encoder

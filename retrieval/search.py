@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
         help="drop hits below this final score: a probability with --reranker (or 'calibrated' for the model's "
         "calibration.json threshold), the stage-1 similarity without; fewer than k hits, or none, may come back",
     )
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), default="auto",
+        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx",
+    )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
     parser.add_argument(
@@ -70,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.ray:
             from retrieval.indexing import load_index
 
-            index, encoder = load_index(args.index, args.encoder, ray=args.ray)
-        searcher = Searcher(index, encoder=encoder, reranker=reranker)
+            index, encoder = load_index(args.index, args.encoder, ray=args.ray, backend=args.backend)
+        searcher = Searcher(index, encoder=encoder, reranker=reranker, backend=args.backend)
         hits = searcher.query(args.query, k=args.k, candidates=args.candidates, min_score=args.min_score)
     except (*USER_ERRORS, ValueError, TypeError) as exc:
         return report(exc)

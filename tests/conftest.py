@@ -39,6 +39,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory):
+    """Exports the library caches by checksum (ONNX encoders) go to this session's temporary folder."""
+    previous = os.environ.get("TWOSTAGE_CACHE_DIR")
+    os.environ["TWOSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("twostage-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TWOSTAGE_CACHE_DIR", None)
+    else:
+        os.environ["TWOSTAGE_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.exists():

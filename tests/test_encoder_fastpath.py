@@ -109,12 +109,12 @@ def test_small_batches_run_on_their_own_thread_count_and_restore_it(tiny_encoder
     if torch.get_num_threads() < 2:
         pytest.skip("needs torch with at least 2 threads to tell the settings apart")
     before = torch.get_num_threads()
-    encoder = Encoder(tiny_encoder.model, "tiny", small_batch_threads=1, small_batch_tokens=64)
+    encoder = Encoder(tiny_encoder.model, "tiny", small_batch_threads=1, small_batch_tokens=64, backend="torch")
     assert _threads_seen(encoder, lambda: encoder.encode_queries(["one query"])) == [1]
     big = _texts(toy_corpus)
     assert set(_threads_seen(encoder, lambda: encoder.encode_documents(big, show_progress=False))) == {before}
     assert torch.get_num_threads() == before
-    untouched = Encoder(tiny_encoder.model, "tiny", small_batch_threads=None)
+    untouched = Encoder(tiny_encoder.model, "tiny", small_batch_threads=None, backend="torch")
     assert _threads_seen(untouched, lambda: untouched.encode_queries(["one query"])) == [before]
 
 

@@ -62,21 +62,33 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     import torch
 
     from retrieval.encoder import Encoder
+    from retrieval.onnx_forward import onnx_available
     from retrieval.searcher import Searcher
 
     searcher = Searcher(index, encoder=encoder)
-    all_threads = Encoder(encoder.model, encoder.name, batch_size=encoder.batch_size, small_batch_threads=None)
+
+    def variant(**options: Any) -> Encoder:
+        return Encoder(encoder.model, encoder.name, batch_size=encoder.batch_size, **options)
+
+    torch_1 = variant(backend="torch")
+    torch_searcher = Searcher(index, encoder=torch_1)
+    torch_all = variant(backend="torch", small_batch_threads=None)
+    onnx_all = variant(backend="onnx", small_batch_threads=None) if onnx_available() else None
     model = encoder.model
     vectors = {q: encoder.encode_queries([q]) for q in queries}
     calls: dict[str, Callable[[str], Any]] = {
         "searcher_query": lambda q: searcher.query(q, k=10),
+        "searcher_query_torch": lambda q: torch_searcher.query(q, k=10),
         "encode_then_search_faiss_1_thread": lambda q: _search_1_thread(index, encoder.encode_queries([q])),
         "encode_query": lambda q: encoder.encode_queries([q]),
-        "encode_query_all_threads": lambda q: all_threads.encode_queries([q]),
+        "encode_query_torch_1_thread": lambda q: torch_1.encode_queries([q]),
+        "encode_query_torch_all_threads": lambda q: torch_all.encode_queries([q]),
         "sentence_transformer_encode": lambda q: model.encode([q]),
         "index_search": lambda q: index.search(vectors[q], 10),
         "index_search_faiss_1_thread": _faiss_1_thread(lambda q: index.search(vectors[q], 10)),
     }
+    if onnx_all is not None:
+        calls["encode_query_onnx_all_threads"] = lambda q: onnx_all.encode_queries([q])
     for q in queries[:10]:  # warm-up
         for call in calls.values():
             call(q)
@@ -97,6 +109,8 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
         index_docs=len(index),
         torch_threads=torch.get_num_threads(),
         small_batch_threads=encoder.small_batch_threads,
+        backend=encoder.backend,
+        small_batches_on_onnx=encoder._onnx.get("small") is not None,
         target_p50_ms=10.0,
         load_before=before,
         load_after=load_summary(),

@@ -1,0 +1,168 @@
+"""An ONNX Runtime forward pass for a sentence-transformers encoder, exported once and cached by weights checksum.
+
+`OnnxForward(model)(features)` gives ``model(features)["sentence_embedding"]`` (fp32; differences
+are float rounding, about 1e-7) for the features ``model.preprocess`` makes. The model is exported
+with ``torch.onnx.export`` (the TorchScript exporter) the first time and kept as
+``<cache>/<key>/model.onnx``, where the key is a sha256 over the weights (`retrieval.encoder_manifest`),
+the input names and the exporter's versions; a later encoder with the same weights loads the file.
+The file is written to a temporary name and renamed into place, so a reader never sees half of one.
+
+Why: ONNX Runtime runs a short input (one query) with less per-operator overhead than eager
+PyTorch; `benchmarks.perf_stage1` measures both in one run. The encoder (`retrieval.encoder`) uses it
+for its small batches when asked (``backend="onnx"``) or by default where it is installed.
+
+Only models that are a ``Transformer`` followed by ``Pooling`` (and optionally ``Normalize``) export;
+others raise `OnnxBackendError` naming what is unsupported. ``onnxruntime`` and ``onnx`` are optional
+(``pip install -c constraints.txt -e ".[onnx]"``); without it `onnx_available` is False.
+
+Example:
+    >>> forward = OnnxForward(SentenceTransformer("path/to/model"))  # doctest: +SKIP
+    >>> forward(model.preprocess(["what is faiss"])).shape  # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import secrets
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from retrieval.errors import ModelLoadError
+
+__all__ = ["OnnxBackendError", "OnnxForward", "default_onnx_cache", "onnx_available", "unsupported_reason"]
+
+_EXPORT_FORMAT = 1  # bump when the exported graph changes, so old files are not reused
+_OPSET = 17
+
+
+class OnnxBackendError(ModelLoadError):
+    """The ONNX backend cannot run this model (unsupported modules, or onnxruntime not installed)."""
+
+
+def onnx_available() -> bool:
+    """True when onnxruntime (to run) and onnx (for torch's exporter) are importable."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def default_onnx_cache() -> Path:
+    """``$TWOSTAGE_CACHE_DIR/onnx``, else ``~/.cache/twostage/onnx``."""
+    root = os.environ.get("TWOSTAGE_CACHE_DIR")
+    return Path(root) / "onnx" if root else Path.home() / ".cache" / "twostage" / "onnx"
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why `model` cannot be exported here, or None when it can."""
+    modules = list(model) if hasattr(model, "__iter__") else []
+    kinds = [type(m).__name__ for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        return f"its modules are {kinds or 'unknown'}; the ONNX backend exports Transformer, Pooling[, Normalize]"
+    pooling = modules[1]
+    if not getattr(pooling, "include_prompt", True):
+        return "its Pooling leaves out prompt tokens (include_prompt=False), which the exported graph does not"
+    if getattr(model, "device", None) is not None and model.device.type != "cpu":
+        return f"it is on {model.device}; the ONNX backend runs on the CPU"
+    return None
+
+
+def _graph(model: Any, names: list[str]) -> Any:
+    """The module traced for export: input tensors by position -> ``sentence_embedding``."""
+    import torch
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(dict(zip(names, tensors)))["sentence_embedding"]
+
+    return Graph().eval()
+
+
+def _key(model: Any, names: list[str]) -> str:
+    import torch
+
+    from retrieval.encoder_manifest import weights_fingerprint
+
+    record = {
+        "weights": weights_fingerprint(SimpleNamespace(model=model)),
+        "inputs": names,
+        "modules": [type(m).__name__ for m in model],
+        "pooling": model[1].get_config_dict() if hasattr(model[1], "get_config_dict") else None,
+        "torch": torch.__version__.split("+")[0],
+        "opset": _OPSET,
+        "format": _EXPORT_FORMAT,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _export(model: Any, features: dict[str, Any], names: list[str], dest: Path) -> None:
+    import torch
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"sentence_embedding": {0: "batch"}}
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
+            torch.onnx.export(
+                _graph(model, names),
+                tuple(features[n] for n in names),
+                str(scratch),
+                input_names=names,
+                output_names=["sentence_embedding"],
+                dynamic_axes=axes,
+                opset_version=_OPSET,
+                dynamo=False,
+            )
+        os.replace(scratch, dest)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+class OnnxForward:
+    """``model(features)["sentence_embedding"]`` through ONNX Runtime, on `threads` CPU threads.
+
+    Args:
+        model: a loaded ``SentenceTransformer`` (Transformer, Pooling[, Normalize]) on the CPU.
+        cache_dir: where exports are kept (default `default_onnx_cache`).
+        threads: ONNX Runtime intra-op threads for this session.
+
+    Raises:
+        OnnxBackendError: onnxruntime is not installed, or the model is not of a kind that exports.
+    """
+
+    def __init__(self, model: Any, cache_dir: str | os.PathLike[str] | None = None, threads: int = 1) -> None:
+        if not onnx_available():
+            raise OnnxBackendError(
+                "backend='onnx' needs onnxruntime and onnx: pip install -c constraints.txt -e \".[onnx]\" "
+                "(or use backend='torch')"
+            )
+        reason = unsupported_reason(model)
+        if reason:
+            raise OnnxBackendError(f"cannot run this model with backend='onnx': {reason}; use backend='torch'")
+        import onnxruntime as ort
+
+        sample = model.preprocess(["an example sentence to trace"])
+        self.names = [k for k, v in sample.items() if hasattr(v, "dim") and v.dim() == 2]
+        self.path = Path(cache_dir or default_onnx_cache()) / _key(model, self.names) / "model.onnx"
+        if not self.path.is_file():
+            _export(model, sample, self.names, self.path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.threads = threads
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, features: dict[str, Any]) -> np.ndarray:
+        feeds = {name: np.ascontiguousarray(features[name].numpy(), dtype=np.int64) for name in self.names}
+        return self.session.run(None, feeds)[0]
