@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,12 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-queries", type=int, default=3, help="queries timed per depth (default 3)")
     parser.add_argument("--max-tokens", type=int, default=None, help="the reranker's token budget per batch")
     parser.add_argument("--workers", type=int, default=None, help="the reranker's worker threads (default: torch's)")
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants")
+    parser.add_argument(
+        "--backends", default="torch,onnx",
+        help="reranker backends timed beside the default (packed) one, fp32 and int8 each: torch, onnx "
+        "(onnx where onnxruntime is installed)",
+    )
     parser.add_argument(
         "--extra-budgets", default="", help="also time fp32 at these max_tokens (comma-separated) in the same run"
     )
     parser.add_argument("--quality-model", type=Path, help="a trained cross-encoder for the int8 nDCG check")
     parser.add_argument("--quality-queries", type=int, default=0, help="test queries for --quality-model (0: all)")
+    parser.add_argument(
+        "--quality-depth", type=int, default=0, help="BM25 candidates per query for --quality-model (0: --candidates)"
+    )
     parser.add_argument("--model", type=Path, help="a saved cross-encoder to time (default: the packaged all-MiniLM-L6-v2 body with a one-logit head, else its shape with random weights)")
     parser.add_argument("--docs", type=int, default=0, help="index the first N documents only (0: all; smoke tests)")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n x n matmul peak (default 2048)")
@@ -83,16 +92,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ratios(result: dict) -> dict[str, float | None]:
-    """The run's headline ratios, each taken within this one run: speed-ups over the naive loop, int8's nDCG change."""
+def _ratios(result: dict) -> dict[str, Any]:
+    """The run's headline ratios, each taken within this one run: speed-ups over the naive loop, int8's nDCG change.
+
+    ``speedup_<method>`` for every method timed; ``best_int8`` is the fastest int8 method whose nDCG@10
+    is within 0.005 of fp32 and whose scores keep Kendall tau >= 0.99 against fp32 (on the trained
+    model's queries when ``--quality-model`` was given, else on the timed pairs).
+    """
     methods = result["throughput"]["methods"]
+    quality = result.get("model_quality") or result["quality"]
+    agree = quality.get("vs_fp32", {})
+    kept = [
+        name for name in methods
+        if "int8" in name and name in agree
+        and abs(agree[name]["ndcg_delta"]) <= 0.005 and agree[name]["kendall_tau"] >= 0.99
+    ]
+    best = max(kept, key=lambda name: methods[name]["speedup"], default=None)
     return {
         "speedup_fp32": methods.get("fp32", {}).get("speedup"),
         "speedup_int8": methods.get("int8", {}).get("speedup"),
-        "ndcg_delta_int8": result["quality"].get("ndcg_delta"),
+        "ndcg_delta_int8": agree.get("int8", {}).get("ndcg_delta"),
         "max_abs_diff_fp32": methods.get("fp32", {}).get("max_abs_diff"),
         "pct_peak_fp32": methods.get("fp32", {}).get("pct_peak"),
+        **{f"speedup_{name.replace(' ', '_')}": m["speedup"] for name, m in methods.items()},
+        "best_int8": best,
+        "speedup_best_int8": methods[best]["speedup"] if best else None,
+        "quality_from": "model_quality" if result.get("model_quality") else "timed pairs",
     }
+
+
+def _backends(spec: str) -> list[str]:
+    """The extra backends asked for, less onnx where onnxruntime is not installed (the report lists what ran)."""
+    from retrieval.onnx_forward import onnx_available
+
+    asked = [b.strip() for b in spec.split(",") if b.strip()]
+    unknown = sorted(set(asked) - {"torch", "packed", "onnx"})
+    if unknown:
+        raise SystemExit(f"error: unknown backends {unknown}; choose from torch, packed, onnx")
+    return [b for b in asked if b != "onnx" or onnx_available()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rerankers = {"fp32": CrossEncoderReranker.load(str(model_path), **options)}
     if not args.no_int8:
         rerankers["int8"] = CrossEncoderReranker.load(str(model_path), int8=True, **options)
+    backends = _backends(args.backends)
+    for backend in backends:
+        for int8 in (False, True) if not args.no_int8 else (False,):
+            rerankers[f"{backend} {'int8' if int8 else 'fp32'}"] = CrossEncoderReranker.load(
+                str(model_path), backend=backend, int8=int8, device="cpu", max_tokens=args.max_tokens
+            )
     for budget in [int(b) for b in args.extra_budgets.split(",") if b]:
         rerankers[f"fp32 max_tokens={budget}"] = CrossEncoderReranker.load(
             str(model_path), **{**options, "max_tokens": budget}
@@ -191,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.quality_model:
         result["model_quality"] = trained_model_quality(
-            args.quality_model, dataset, args.quality_queries, args.candidates, args.seed
+            args.quality_model, dataset, args.quality_queries, args.quality_depth or args.candidates, args.seed,
+            backends=backends, int8=not args.no_int8,
         )
     result["ratios"] = _ratios(result)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -34,10 +34,11 @@ from retrieval.errors import QueryTruncatedWarning
 from retrieval.texts import cap_tokens, check_texts
 from retrieval.types import Hit
 
-__all__ = ["CrossEncoderReranker", "RerankStats"]
+__all__ = ["RERANK_BACKENDS", "CrossEncoderReranker", "RerankStats"]
 
 logger = logging.getLogger(__name__)
 
+RERANK_BACKENDS = ("auto", "torch", "packed", "onnx")
 _PROGRESS_PAIRS = 2000  # show a progress bar for calls with more pairs than this (show_progress=None)
 
 
@@ -65,8 +66,14 @@ class CrossEncoderReranker:
             32768 on a GPU.
         workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
             number of torch threads); 1 runs batches one after another with all torch threads.
-        int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate).
+        int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate): torch's
+            for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``.
         packed: use the padding-free BERT forward; default: when the model is a BERT classifier on CPU.
+            The older spelling of `backend` (True: "packed", False: "torch"); give one or the other.
+        backend: ``"auto"`` (default: "packed" where the model is a BERT classifier on CPU, else
+            "torch"), ``"torch"`` (the model's own padded forward), ``"packed"`` (`rerank.packed_bert`)
+            or ``"onnx"`` (ONNX Runtime on an export cached by weights checksum, `retrieval.onnx_forward`;
+            CPU; needs the ``onnx`` extra). ``benchmarks.perf_rerank`` compares them on the same pairs.
         calibration: the calibrated cut-off (``calibration.json``); `threshold` comes from it.
         show_progress: a progress bar per call; default: for calls of more than 2,000 pairs.
 
@@ -91,6 +98,7 @@ class CrossEncoderReranker:
         packed: bool | None = None,
         calibration: dict[str, Any] | None = None,
         show_progress: bool | None = None,
+        backend: str = "auto",
     ) -> None:
         import torch
 
@@ -106,6 +114,15 @@ class CrossEncoderReranker:
         self.max_length = self._resolve_max_length(max_length)
         on_cpu = model.device.type == "cpu"
         hf_model = getattr(model, "model", None)
+        if backend not in RERANK_BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(RERANK_BACKENDS)}, got {backend!r}")
+        if packed is not None and backend != "auto":
+            raise ValueError(f"packed={packed} and backend={backend!r}: give one of them (packed=True is backend='packed')")
+        if backend != "auto":
+            packed = backend == "packed"
+        if backend == "onnx" and not on_cpu:
+            raise ValueError("backend='onnx' runs on the CPU only; load the model with device='cpu'")
+        self.backend = backend
         if packed is None:
             packed = on_cpu and PackedBert.supports(hf_model)
         elif packed and not PackedBert.supports(hf_model):
@@ -114,7 +131,12 @@ class CrossEncoderReranker:
             raise ValueError("int8=True runs on the CPU only; load the model with device='cpu'")
         self.int8 = bool(int8)
         self.packed = PackedBert(hf_model, int8=self.int8) if packed else None
-        if self.int8 and self.packed is None:
+        self.onnx = None
+        if backend == "onnx":
+            from retrieval.onnx_forward import OnnxForward
+
+            self.onnx = OnnxForward(model, threads=torch.get_num_threads(), output="scores", int8=self.int8)
+        elif self.int8 and self.packed is None:
             with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
                 warnings.simplefilter("ignore", UserWarning)
                 torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
@@ -157,6 +179,7 @@ class CrossEncoderReranker:
         int8: bool = False,
         packed: bool | None = None,
         show_progress: bool | None = None,
+        backend: str = "auto",
         **kwargs: Any,
     ) -> CrossEncoderReranker | RerankerEnsemble:
         """Load any sentence-transformers CrossEncoder by hub name or local path.
@@ -170,7 +193,7 @@ class CrossEncoderReranker:
             names, weights = read_ensemble(Path(model) / ENSEMBLE_FILE)
             options = dict(
                 device=device, max_length=max_length, max_tokens=max_tokens, workers=workers, int8=int8,
-                packed=packed, show_progress=show_progress, **kwargs,
+                packed=packed, show_progress=show_progress, backend=backend, **kwargs,
             )
             parts = [cls.load(str(Path(model) / part), **options) for part in names]
             return RerankerEnsemble(parts, str(model), weights, read_calibration(model))
@@ -185,6 +208,7 @@ class CrossEncoderReranker:
             packed=packed,
             calibration=read_calibration(model),
             show_progress=show_progress,
+            backend=backend,
         )
 
     def _resolve_max_length(self, max_length: int | None) -> int:
@@ -211,6 +235,7 @@ class CrossEncoderReranker:
             "threshold": self.threshold,
             "stage1_weight": self.stage1_weight,
             "sentence_weight": self.sentence_weight,
+            "backend": "onnx" if self.onnx is not None else "packed" if self.packed is not None else "torch",
             "packed": self.packed is not None,
             "int8": self.int8,
             "workers": self.workers,
@@ -385,9 +410,12 @@ class CrossEncoderReranker:
                     [(queries[i], passages[i]) for i in rows],
                     processing_kwargs={"text": {"truncation": strategy, "max_length": self.max_length}},
                 )
-                features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
-                logits = self.model(features)["scores"].float()
-                out[rows] = logits.reshape(len(rows), -1).cpu().numpy()
+                if self.onnx is not None:
+                    out[rows] = self.onnx(features).reshape(len(rows), -1)
+                else:
+                    features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
+                    logits = self.model(features)["scores"].float()
+                    out[rows] = logits.reshape(len(rows), -1).cpu().numpy()
                 bar.update()
         return out, len(batches)
 

@@ -64,12 +64,36 @@ def rerank_report(r: dict[str, Any]) -> str:
             "(The timed model's head is untrained (random weights or a new head on a pretrained body): these nDCG "
             "values are noise; the agreement figures are what it can show.)"
         )
+    lines += _agreement_table(q)
     if r.get("model_quality"):
         m = r["model_quality"]
         lines.append(
             f"\nTrained model `{m['model']}`, {m['queries']} queries: nDCG@10 "
             + ", ".join(f"{k} {v:.4f}" for k, v in m["ndcg@10"].items())
-            + f"; int8 - fp32 = {m['ndcg_delta']:+.4f}; Kendall tau {m['int8_vs_fp32']['kendall_tau']:.3f}, "
-            f"top-10 overlap {m['int8_vs_fp32']['top10_overlap']:.3f}."
+            + (f"; int8 - fp32 = {m['ndcg_delta']:+.4f}; Kendall tau {m['int8_vs_fp32']['kendall_tau']:.3f}, "
+               f"top-10 overlap {m['int8_vs_fp32']['top10_overlap']:.3f}." if "int8_vs_fp32" in m else ".")
         )
+        lines += _agreement_table(m)
+    ratios = r.get("ratios", {})
+    if "best_int8" in ratios:
+        best = ratios["best_int8"]
+        lines += [
+            "",
+            f"Fastest int8 method within 0.005 nDCG@10 of fp32 and Kendall tau >= 0.99 ({ratios['quality_from']}): "
+            + (f"**{best}**, {ratios['speedup_best_int8']:.2f}x naive." if best else "none."),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _agreement_table(quality: dict[str, Any]) -> list[str]:
+    """Each method's nDCG@10 change, Kendall tau and top-10 overlap against fp32, as Markdown rows."""
+    rows = quality.get("vs_fp32") or {}
+    if not rows:
+        return []
+    lines = ["", "| method | nDCG@10 | - fp32 | Kendall tau vs fp32 | top-10 overlap |", "|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {quality['ndcg@10'][name]:.4f} | {row['ndcg_delta']:+.4f} | {row['kendall_tau']:.4f} | "
+            f"{row['top10_overlap']:.3f} |"
+        )
+    return lines

@@ -137,23 +137,36 @@ def int8_quality(scores: dict[str, dict[str, np.ndarray]], cands: dict, qrels: d
     out: dict[str, Any] = {"queries": len(qids), "ndcg@10": ndcg}
     for name, by_query in scores.items():
         out["ndcg@10"][name] = round(evaluate(judged, _rankings(by_query, cands), ["ndcg@10"])["ndcg@10"], 4)
+    out["vs_fp32"] = {
+        name: {**_agreement(scores["fp32"], by_query), "ndcg_delta": round(out["ndcg@10"][name] - out["ndcg@10"]["fp32"], 4)}
+        for name, by_query in scores.items()
+        if name not in ("fp32", "naive")
+    }
     if "int8" in scores:
-        out["int8_vs_fp32"] = _agreement(scores["fp32"], scores["int8"])
-        out["ndcg_delta"] = round(out["ndcg@10"]["int8"] - out["ndcg@10"]["fp32"], 4)
+        out["int8_vs_fp32"] = {k: v for k, v in out["vs_fp32"]["int8"].items() if k != "ndcg_delta"}
+        out["ndcg_delta"] = out["vs_fp32"]["int8"]["ndcg_delta"]
     return out
 
 
-def trained_model_quality(path: Path, dataset: Any, n: int, depth: int, seed: int) -> dict[str, Any]:
-    """`int8_quality` of a trained cross-encoder, fp32 and int8, on `n` sampled queries (0: all)."""
+def trained_model_quality(
+    path: Path, dataset: Any, n: int, depth: int, seed: int, backends: Sequence[str] = (), int8: bool = True
+) -> dict[str, Any]:
+    """`int8_quality` of a trained cross-encoder on `n` sampled queries (0: all), BM25 top `depth`.
+
+    fp32 and int8 on the default backend, and fp32 and int8 on each of `backends`.
+    """
     from benchmarks.collection import sample_queries
     from rerank.cross_encoder import CrossEncoderReranker
 
     ds = sample_queries(dataset, n or None, seed=seed)
     qids = sorted(ds.queries)
     cands = bm25_candidates(dataset, qids, depth)
+    variants = [("fp32", "auto", False)] + ([("int8", "auto", True)] if int8 else [])
+    for backend in backends:
+        variants += [(f"{backend} fp32", backend, False)] + ([(f"{backend} int8", backend, True)] if int8 else [])
     scores = {}
-    for name, int8 in (("fp32", False), ("int8", True)):
-        reranker = CrossEncoderReranker.load(str(path), device="cpu", int8=int8, show_progress=True)
+    for name, backend, quantized in variants:
+        reranker = CrossEncoderReranker.load(str(path), device="cpu", backend=backend, int8=quantized, show_progress=True)
         scores[name] = dict(zip(qids, reranker.score([ds.queries[q] for q in qids], [cands[q] for q in qids])))
     return {"model": str(path), **int8_quality(scores, cands, dataset.qrels)}
 
