@@ -1,20 +1,23 @@
 """Stage-2 speed: the reranker against the naive ``CrossEncoder.predict`` loop, on SciFact candidates.
 
-The cross-encoder is a MiniLM-L6-H384-*shaped* BERT classifier (one logit) with random weights,
-built here from the shared WordPiece tokenizer (``init_std`` 0.1 spreads its scores, so that "same
-scores" is a real check; speed does not depend on the weights). It is not a pretrained model.
-Stage 1 is BM25 (bm25s, `benchmarks.bm25`) over SciFact: each test query's top `--candidates`.
+The cross-encoder timed is ``--model``, by default the packaged all-MiniLM-L6-v2 body with a new
+one-logit head (`benchmarks.perf.models`; untrained: speed only), else a random-weight BERT
+classifier of its shape. Stage 1 is BM25 (bm25s, `benchmarks.bm25`) over SciFact: each test
+query's top `--candidates`. Every reranker scores pairs alone (a trained model's calibrated
+stage-1 fusion is off, `benchmarks.perf.rerank_timing.pairs_only`), as the naive loop does.
 
 Sections (the code is in `benchmarks.perf.rerank_timing`):
     throughput  the naive loop users write, ``CrossEncoder.predict(pairs_of_one_query, batch_size=32)``
                 once per query, against ``CrossEncoderReranker.score`` (all pairs of a chunk of queries
-                in one call) and its int8 variant, on the same pairs. Chunks alternate which runs
+                in one call) with its default backend (packed) and with each of ``--backends``
+                (torch, onnx), fp32 and int8, on the same pairs. Chunks alternate which runs
                 first, so load from other processes falls on all of them alike; ratios come from one
                 run. Max |score difference| against the naive loop is reported (fp32 target <= 1e-4).
     latency     stage-2 ms per query (one query per call) at 10, 20, 50, 100 candidates.
-    quality     int8 against fp32: nDCG@10 of both rankings, Kendall tau and top-10 overlap. With the
-                random model nDCG is noise; pass ``--quality-model`` (a trained cross-encoder) for a
-                meaningful nDCG comparison.
+    quality     every method against fp32: nDCG@10, Kendall tau and top-10 overlap. With an untrained
+                head nDCG is noise; pass ``--quality-model`` (a trained cross-encoder) for a meaningful
+                nDCG comparison. ``ratios.json`` names the fastest int8 method within 0.005 nDCG@10
+                and Kendall tau >= 0.99 of fp32.
 
 FLOPs per pair are counted on its real tokens (no padding), as `benchmarks.perf.flops` describes.
 ``GFLOP/s`` counts the dense (linear-layer) work of the full model; ``with attention`` adds the
@@ -22,7 +25,7 @@ attention matmuls. Both are the model's nominal work, the same for every method,
 GFLOP/s are ratios of pairs/s. The matmul peak (`benchmarks.peak`) is measured in the same run,
 before, between and after the sections.
 
-Writes ``<out>/results.json`` and ``<out>/report.md`` and prints the report.
+Writes ``<out>/results.json``, ``<out>/ratios.json`` and ``<out>/report.md`` and prints the report.
 
 Example:
     python -m benchmarks.perf_rerank --queries 8
@@ -49,6 +52,7 @@ from benchmarks.perf.rerank_timing import (
     bm25_candidates,
     int8_quality,
     method_table,
+    pairs_only,
     peak_gflops,
     time_latency,
     time_throughput,
@@ -165,18 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"FFN {config.intermediate_size}, 1 logit, max length {model.max_seq_length})"
     )
     options = {"device": "cpu", "max_tokens": args.max_tokens, "workers": args.workers}
-    rerankers = {"fp32": CrossEncoderReranker.load(str(model_path), **options)}
+    rerankers = {"fp32": pairs_only(CrossEncoderReranker.load(str(model_path), **options))}
     if not args.no_int8:
-        rerankers["int8"] = CrossEncoderReranker.load(str(model_path), int8=True, **options)
+        rerankers["int8"] = pairs_only(CrossEncoderReranker.load(str(model_path), int8=True, **options))
     backends = _backends(args.backends)
     for backend in backends:
         for int8 in (False, True) if not args.no_int8 else (False,):
-            rerankers[f"{backend} {'int8' if int8 else 'fp32'}"] = CrossEncoderReranker.load(
-                str(model_path), backend=backend, int8=int8, device="cpu", max_tokens=args.max_tokens
+            rerankers[f"{backend} {'int8' if int8 else 'fp32'}"] = pairs_only(
+                CrossEncoderReranker.load(
+                    str(model_path), backend=backend, int8=int8, device="cpu", max_tokens=args.max_tokens
+                )
             )
     for budget in [int(b) for b in args.extra_budgets.split(",") if b]:
-        rerankers[f"fp32 max_tokens={budget}"] = CrossEncoderReranker.load(
-            str(model_path), **{**options, "max_tokens": budget}
+        rerankers[f"fp32 max_tokens={budget}"] = pairs_only(
+            CrossEncoderReranker.load(str(model_path), **{**options, "max_tokens": budget})
         )
 
     test = sample_queries(dataset, None if args.all else args.queries, seed=args.seed)

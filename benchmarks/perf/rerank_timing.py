@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "pairs_only",
     "bm25_candidates",
     "build_random_cross_encoder",
     "int8_quality",
@@ -31,6 +32,17 @@ def build_random_cross_encoder(tokenizer: Path, out: Path) -> Path:
     from retrieval.train.scratch import MINILM_L6_SHAPE
 
     return random_cross_encoder(tokenizer, out, MINILM_L6_SHAPE, num_labels=1, max_length=512, init_std=0.1)
+
+
+def pairs_only(reranker: Any) -> Any:
+    """`reranker` scoring each pair alone: a trained model's calibrated stage-1 fusion switched off.
+
+    Its weight was fitted on the dense stage 1's scores; the candidates here come from BM25, whose
+    scores are on another scale. Timing and the backends' agreement are about the pair scores.
+    """
+    reranker.stage1_weight = 0.0
+    reranker.sentence_weight = 0.0
+    return reranker
 
 
 def bm25_candidates(dataset: Any, qids: Sequence[str], depth: int) -> dict[str, list[Any]]:
@@ -166,7 +178,9 @@ def trained_model_quality(
         variants += [(f"{backend} fp32", backend, False)] + ([(f"{backend} int8", backend, True)] if int8 else [])
     scores = {}
     for name, backend, quantized in variants:
-        reranker = CrossEncoderReranker.load(str(path), device="cpu", backend=backend, int8=quantized, show_progress=True)
+        reranker = pairs_only(
+            CrossEncoderReranker.load(str(path), device="cpu", backend=backend, int8=quantized, show_progress=True)
+        )
         scores[name] = dict(zip(qids, reranker.score([ds.queries[q] for q in qids], [cands[q] for q in qids])))
     return {"model": str(path), **int8_quality(scores, cands, dataset.qrels)}
 
