@@ -147,8 +147,11 @@ class Encoder:
     Texts go through the model's own ``preprocess`` and forward pass (so embeddings equal
     ``SentenceTransformer.encode`` within float32 rounding), in batches sorted by token count and
     capped by a padded-token budget, which keeps padding, and so wasted work, small. Batches of a
-    few tokens (a single query) run on `small_batch_threads` threads: small matrix products lose
-    more to thread hand-offs than they gain from a second core.
+    few tokens (a single query) run through ONNX Runtime by default (``backend="auto"``), which
+    spends less per operator than eager torch; on an idle 2-core machine all cores serve one query
+    faster than one core does, so `small_batch_threads` defaults to all of them. On a busy server
+    one thread per query (``small_batch_threads=1``) leaves the cores to other queries
+    (`benchmarks.perf_stage1` times both; docs/results.md#backends).
 
     Args:
         model: a loaded ``SentenceTransformer``.
@@ -158,8 +161,9 @@ class Encoder:
         batch_size: at most this many texts per forward pass.
         revision: the model revision, recorded in the manifest.
         token_budget: at most this many padded tokens (texts x longest) per forward pass.
-        small_batch_threads: torch threads for batches of at most `small_batch_tokens` padded
-            tokens; ``None`` leaves torch's setting alone.
+        small_batch_threads: threads for batches of at most `small_batch_tokens` padded tokens
+            (ONNX Runtime's session, or torch's in a worker thread of the encoder's own); ``None``
+            (default): torch's thread count.
         small_batch_tokens: the padded size up to which a batch counts as small.
         backend: ``"auto"`` (default): small batches through ONNX Runtime where onnxruntime is
             installed and the model exports (`retrieval.onnx_forward`; the export is cached by
@@ -188,7 +192,7 @@ class Encoder:
         revision: str | None = None,
         *,
         token_budget: int = _TOKEN_BUDGET,
-        small_batch_threads: int | None = 1,
+        small_batch_threads: int | None = None,
         small_batch_tokens: int = _SMALL_BATCH_TOKENS,
         backend: str = "auto",
         onnx_cache: str | Path | None = None,

@@ -206,6 +206,9 @@ class OnnxForward:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Pool threads that spin between calls would take cores from torch and FAISS in this process;
+        # with one thread there is no pool (the calling thread does the work).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.threads = threads
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

@@ -57,8 +57,8 @@ class Searcher:
         candidates: stage-1 depth that the reranker rescores (default 100; raised to k where a
             query asks for more hits). Only with a reranker: without one it is refused.
         backend: where an encoder loaded here (by name or from the manifest) runs:
-            ``"auto"``, ``"torch"`` or ``"onnx"`` (`retrieval.encoder.Encoder`). An encoder passed
-            in as an object keeps its own; passing another backend with it is refused.
+            ``"auto"`` (when None), ``"torch"`` or ``"onnx"`` (`retrieval.encoder.Encoder`). An
+            encoder passed in as an object keeps its own; naming another backend with it is refused.
 
     Safe to call from several threads: encoding is serialised, FAISS search and reranking are not
     shared state.
@@ -73,12 +73,12 @@ class Searcher:
         encoder: TextEncoder | str | Path | None = None,
         reranker: Reranker | None = None,
         candidates: int | None = None,
-        backend: str = "auto",
+        backend: str | None = None,
     ) -> None:
         if reranker is None and candidates is not None:
             raise _no_reranker(candidates)
         own = getattr(encoder, "backend", backend)
-        if encoder is not None and not isinstance(encoder, (str, Path)) and own != backend:
+        if backend is not None and encoder is not None and not isinstance(encoder, (str, Path)) and own != backend:
             raise ValueError(
                 f"backend={backend!r} applies to an encoder the Searcher loads; this encoder runs on {own!r}: "
                 "pass backend to Encoder.load, or give the encoder's name instead"
@@ -86,10 +86,10 @@ class Searcher:
         self.candidates = _positive("candidates", 100 if candidates is None else candidates)
         if isinstance(index, (Index, ShardedIndex)):
             if encoder is None or isinstance(encoder, (str, Path)):
-                encoder = Encoder.load(encoder or index.manifest.encoder.get("name"), backend=backend)
+                encoder = Encoder.load(encoder or index.manifest.encoder.get("name"), backend=backend or "auto")
             encoder.check(index.manifest.encoder)
         else:
-            index, encoder = load_index(index, encoder, backend=backend)
+            index, encoder = load_index(index, encoder, backend=backend or "auto")
         self.index, self.encoder, self.reranker = index, encoder, reranker
         # A reranker that fuses sentence-level evidence (`sentence_weight` in its calibration) is
         # given each candidate's best-sentence similarity, computed with this Searcher's encoder.

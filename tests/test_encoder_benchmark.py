@@ -7,6 +7,7 @@ import json
 import pytest
 
 from benchmarks.perf_stage1 import main
+from retrieval.onnx_forward import onnx_available
 
 
 def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_dir, tmp_path):
@@ -40,6 +41,9 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
     assert "## Bulk encoding" in (out / "report.md").read_text()
     ratios = json.loads((out / "ratios.json").read_text())
     assert ratios["single_query_p50_ms"] == results["latency_end"]["searcher_query"]["p50_ms"]
+    latency = results["latency_end"]
+    assert latency["searcher_query_torch"]["n"] == 4 and ratios["single_query_backend"] == "auto"
+    assert latency["small_batches_on_onnx"] == onnx_available() == ("encode_query_onnx_all_threads" in latency)
     assert 0 < ratios["encode_fraction_of_peak"] and results["model"]["note"].startswith("given ")
 
 

@@ -107,5 +107,6 @@ def test_searcher_and_search_cli_load_the_encoder_on_the_backend_asked(tiny_enco
     assert ids(on_onnx.query("faiss vector search", k=5)) == ids(on_torch.query("faiss vector search", k=5))
     with pytest.raises(ValueError, match="pass backend to Encoder.load"):
         Searcher(index, encoder=on_torch.encoder, backend="onnx")
+    assert Searcher(index, encoder=on_torch.encoder).encoder is on_torch.encoder  # no backend named: its own
     assert search_main(["faiss vector search", "--index", str(tmp_path / "index"), "--backend", "onnx", "--json"]) == 0
     assert "doc_id" in capsys.readouterr().out

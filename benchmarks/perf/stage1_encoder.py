@@ -62,7 +62,7 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     import torch
 
     from retrieval.encoder import Encoder
-    from retrieval.onnx_forward import onnx_available
+    from retrieval.onnx_forward import onnx_available, unsupported_reason
     from retrieval.searcher import Searcher
 
     searcher = Searcher(index, encoder=encoder)
@@ -70,10 +70,12 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     def variant(**options: Any) -> Encoder:
         return Encoder(encoder.model, encoder.name, batch_size=encoder.batch_size, **options)
 
-    torch_1 = variant(backend="torch")
-    torch_searcher = Searcher(index, encoder=torch_1)
-    torch_all = variant(backend="torch", small_batch_threads=None)
-    onnx_all = variant(backend="onnx", small_batch_threads=None) if onnx_available() else None
+    on_torch = variant(backend="torch")
+    torch_searcher = Searcher(index, encoder=on_torch)
+    torch_1 = variant(backend="torch", small_batch_threads=1)
+    can_onnx = onnx_available() and unsupported_reason(encoder.model) is None
+    onnx_1 = variant(backend="onnx", small_batch_threads=1) if can_onnx else None
+    onnx_all = variant(backend="onnx") if can_onnx else None
     model = encoder.model
     vectors = {q: encoder.encode_queries([q]) for q in queries}
     calls: dict[str, Callable[[str], Any]] = {
@@ -82,12 +84,13 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
         "encode_then_search_faiss_1_thread": lambda q: _search_1_thread(index, encoder.encode_queries([q])),
         "encode_query": lambda q: encoder.encode_queries([q]),
         "encode_query_torch_1_thread": lambda q: torch_1.encode_queries([q]),
-        "encode_query_torch_all_threads": lambda q: torch_all.encode_queries([q]),
+        "encode_query_torch_all_threads": lambda q: on_torch.encode_queries([q]),
         "sentence_transformer_encode": lambda q: model.encode([q]),
         "index_search": lambda q: index.search(vectors[q], 10),
         "index_search_faiss_1_thread": _faiss_1_thread(lambda q: index.search(vectors[q], 10)),
     }
     if onnx_all is not None:
+        calls["encode_query_onnx_1_thread"] = lambda q: onnx_1.encode_queries([q])
         calls["encode_query_onnx_all_threads"] = lambda q: onnx_all.encode_queries([q])
     for q in queries[:10]:  # warm-up
         for call in calls.values():
