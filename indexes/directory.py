@@ -313,13 +313,17 @@ class IndexDirectory:
         files = {role: self.path / name for role, name in manifest.data_files().items()}
         for file in files.values():
             expected = manifest.files[file.name]
+            missing = IndexFormatError(f"{file}: missing; the index is incomplete, rebuild it")
             if not file.is_file():
-                raise IndexFormatError(f"{file}: missing; the index is incomplete, rebuild it")
-            size = file.stat().st_size
-            if size != expected["bytes"]:
-                raise IndexFormatError(
-                    f"{file}: {size} bytes, the manifest says {expected['bytes']}: truncated; rebuild the index"
-                )
-            if verify and file_sha256(file) != expected["sha256"]:
-                raise IndexFormatError(f"{file}: does not match its checksum: corrupt; rebuild the index")
+                raise missing
+            try:  # a writer's clean-up may delete the file between these steps; `read` then retries
+                size = file.stat().st_size
+                if size != expected["bytes"]:
+                    raise IndexFormatError(
+                        f"{file}: {size} bytes, the manifest says {expected['bytes']}: truncated; rebuild the index"
+                    )
+                if verify and file_sha256(file) != expected["sha256"]:
+                    raise IndexFormatError(f"{file}: does not match its checksum: corrupt; rebuild the index")
+            except FileNotFoundError as exc:
+                raise missing from exc
         return load(manifest, files), manifest

@@ -151,7 +151,7 @@ class Encoder:
     spends less per operator than eager torch; on an idle 2-core machine all cores serve one query
     faster than one core does, so `small_batch_threads` defaults to all of them. On a busy server
     one thread per query (``small_batch_threads=1``) leaves the cores to other queries
-    (`benchmarks.perf_stage1` times both; docs/results.md#backends).
+    (`benchmarks.perf_stage1` times both; docs/speed.md).
 
     Args:
         model: a loaded ``SentenceTransformer``.

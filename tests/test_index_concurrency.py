@@ -138,3 +138,20 @@ def test_a_stale_index_is_refused_and_a_rebuild_replaces(tmp_path):
     first.save(path)  # its own last save is still the current one
     make_index(5).save(path)  # an index not loaded from this folder replaces it: a rebuild
     assert len(Index.load(path)) == 5
+
+
+def test_a_file_deleted_while_being_checked_is_read_from_the_new_version(tmp_path, monkeypatch):
+    import indexes.directory as directory
+
+    path = make_index().save(tmp_path / "idx")
+    newer = make_index(12, seed=5)
+    real, raced = directory.file_sha256, []
+
+    def checksum_racing_a_writer(file):
+        if not raced:  # the writer commits a new version, and removes the old files, mid-check
+            raced.append(file)
+            newer.save(path)
+        return real(file)
+
+    monkeypatch.setattr(directory, "file_sha256", checksum_racing_a_writer)
+    assert state(Index.load(path)) == state(newer) and raced
