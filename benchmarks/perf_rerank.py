@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, default=None, help="the reranker's token budget per batch")
     parser.add_argument("--workers", type=int, default=None, help="the reranker's worker threads (default: torch's)")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 variants")
     parser.add_argument(
         "--backends", default="torch,onnx",
         help="reranker backends timed beside the default (packed) one, fp32 and int8 each: torch, onnx "
@@ -96,22 +97,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fastest(methods: dict, agree: dict, kind: str, tau: float | None) -> str | None:
+    """The fastest method of `kind` ("int8", "bf16", "" for any) within 0.005 nDCG@10 of fp32 (and Kendall tau >= `tau`)."""
+    kept = [
+        name for name in methods
+        if kind in name and name in agree and abs(agree[name]["ndcg_delta"]) <= 0.005
+        and (tau is None or agree[name]["kendall_tau"] >= tau)
+    ]
+    return max(kept, key=lambda name: methods[name]["speedup"], default=None)
+
+
 def _ratios(result: dict) -> dict[str, Any]:
     """The run's headline ratios, each taken within this one run: speed-ups over the naive loop, int8's nDCG change.
 
-    ``speedup_<method>`` for every method timed; ``best_int8`` is the fastest int8 method whose nDCG@10
-    is within 0.005 of fp32 and whose scores keep Kendall tau >= 0.99 against fp32 (on the trained
-    model's queries when ``--quality-model`` was given, else on the timed pairs).
+    ``speedup_<method>`` for every method timed. Agreement comes from the trained model's queries when
+    ``--quality-model`` was given, else from the timed pairs. ``best_int8`` / ``best_bf16``: the
+    fastest int8 / bf16 method within 0.005 nDCG@10 of fp32 (the issue's int8 target);
+    ``default_choice``: the fastest method, fp32 included, within 0.005 nDCG@10 whose scores keep
+    Kendall tau >= 0.99 against fp32 (the rule the default backend follows).
     """
     methods = result["throughput"]["methods"]
     quality = result.get("model_quality") or result["quality"]
-    agree = quality.get("vs_fp32", {})
-    kept = [
-        name for name in methods
-        if "int8" in name and name in agree
-        and abs(agree[name]["ndcg_delta"]) <= 0.005 and agree[name]["kendall_tau"] >= 0.99
-    ]
-    best = max(kept, key=lambda name: methods[name]["speedup"], default=None)
+    agree = {"fp32": {"ndcg_delta": 0.0, "kendall_tau": 1.0}, **quality.get("vs_fp32", {})}
+    best = _fastest(methods, agree, "int8", None)
+    best_bf16 = _fastest(methods, agree, "bf16", None)
+    default = _fastest(methods, agree, "", 0.99)
     return {
         "speedup_fp32": methods.get("fp32", {}).get("speedup"),
         "speedup_int8": methods.get("int8", {}).get("speedup"),
@@ -121,6 +131,9 @@ def _ratios(result: dict) -> dict[str, Any]:
         **{f"speedup_{name.replace(' ', '_')}": m["speedup"] for name, m in methods.items()},
         "best_int8": best,
         "speedup_best_int8": methods[best]["speedup"] if best else None,
+        "best_bf16": best_bf16,
+        "speedup_best_bf16": methods[best_bf16]["speedup"] if best_bf16 else None,
+        "default_choice": default,
         "quality_from": "model_quality" if result.get("model_quality") else "timed pairs",
     }
 
@@ -170,14 +183,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     options = {"device": "cpu", "max_tokens": args.max_tokens, "workers": args.workers}
     rerankers = {"fp32": pairs_only(CrossEncoderReranker.load(str(model_path), **options))}
-    if not args.no_int8:
-        rerankers["int8"] = pairs_only(CrossEncoderReranker.load(str(model_path), int8=True, **options))
+    precisions = ["fp32"] + ([] if args.no_int8 else ["int8"]) + ([] if args.no_bf16 else ["bf16"])
+    for precision in precisions[1:]:
+        rerankers[precision] = pairs_only(CrossEncoderReranker.load(str(model_path), precision=precision, **options))
     backends = _backends(args.backends)
     for backend in backends:
-        for int8 in (False, True) if not args.no_int8 else (False,):
-            rerankers[f"{backend} {'int8' if int8 else 'fp32'}"] = pairs_only(
+        for precision in precisions:
+            if backend == "onnx" and precision == "bf16":
+                continue  # bf16 runs on the torch and packed backends only
+            rerankers[f"{backend} {precision}"] = pairs_only(
                 CrossEncoderReranker.load(
-                    str(model_path), backend=backend, int8=int8, device="cpu", max_tokens=args.max_tokens
+                    str(model_path), backend=backend, precision=precision, device="cpu", max_tokens=args.max_tokens
                 )
             )
     for budget in [int(b) for b in args.extra_budgets.split(",") if b]:
@@ -202,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads["after throughput"] = load_averages()
     peaks += raw["peaks"]
     latency_qids = qids[: args.latency_queries]
-    main_methods = {k: v for k, v in rerankers.items() if k in ("fp32", "int8")}
+    main_methods = {k: v for k, v in rerankers.items() if k in ("fp32", "int8", "bf16")}
     latency = time_latency(model, main_methods, latency_qids, test.queries, cands, depths)
     loads["after latency"] = load_averages()
     peaks.append(peak_gflops(args.peak_size))
@@ -241,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quality_model:
         result["model_quality"] = trained_model_quality(
             args.quality_model, dataset, args.quality_queries, args.quality_depth or args.candidates, args.seed,
-            backends=backends, int8=not args.no_int8,
+            backends=backends, precisions=precisions[1:],
         )
     result["ratios"] = _ratios(result)
     args.out.mkdir(parents=True, exist_ok=True)

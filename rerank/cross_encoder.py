@@ -34,11 +34,12 @@ from retrieval.errors import QueryTruncatedWarning
 from retrieval.texts import cap_tokens, check_texts
 from retrieval.types import Hit
 
-__all__ = ["RERANK_BACKENDS", "CrossEncoderReranker", "RerankStats"]
+__all__ = ["PRECISIONS", "RERANK_BACKENDS", "CrossEncoderReranker", "RerankStats"]
 
 logger = logging.getLogger(__name__)
 
 RERANK_BACKENDS = ("auto", "torch", "packed", "onnx")
+PRECISIONS = ("fp32", "int8", "bf16")
 _PROGRESS_PAIRS = 2000  # show a progress bar for calls with more pairs than this (show_progress=None)
 
 
@@ -67,7 +68,12 @@ class CrossEncoderReranker:
         workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
             number of torch threads); 1 runs batches one after another with all torch threads.
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate): torch's
-            for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``.
+            for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``. The same as
+            ``precision="int8"``.
+        precision: ``"fp32"`` (default), ``"int8"`` (as `int8`) or ``"bf16"``: the model's weights and
+            activations in bfloat16 (converted in place), which CPUs with AMX or AVX-512 BF16 run
+            several times faster than fp32; approximate, torch and packed backends only.
+            ``benchmarks.perf_rerank`` measures each against fp32 (docs/speed.md).
         packed: use the padding-free BERT forward; default: when the model is a BERT classifier on CPU.
             The older spelling of `backend` (True: "packed", False: "torch"); give one or the other.
         backend: ``"auto"`` (default: "packed" where the model is a BERT classifier on CPU, else
@@ -99,6 +105,7 @@ class CrossEncoderReranker:
         calibration: dict[str, Any] | None = None,
         show_progress: bool | None = None,
         backend: str = "auto",
+        precision: str | None = None,
     ) -> None:
         import torch
 
@@ -127,8 +134,20 @@ class CrossEncoderReranker:
             packed = on_cpu and PackedBert.supports(hf_model)
         elif packed and not PackedBert.supports(hf_model):
             raise ValueError(f"packed=True needs a BERT classifier: {PackedBert.unsupported_reason(hf_model)}")
+        if precision is None:
+            precision = "int8" if int8 else "fp32"
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if int8 and precision != "int8":
+            raise ValueError(f"int8=True and precision={precision!r}: give one of them (int8=True is precision='int8')")
+        int8 = precision == "int8"
         if int8 and not on_cpu:
             raise ValueError("int8=True runs on the CPU only; load the model with device='cpu'")
+        if precision == "bf16":
+            if backend == "onnx":
+                raise ValueError("precision='bf16' runs on the torch and packed backends; use backend='packed'")
+            model.to(torch.bfloat16)
+        self.precision = precision
         self.int8 = bool(int8)
         self.packed = PackedBert(hf_model, int8=self.int8) if packed else None
         self.onnx = None
@@ -180,6 +199,7 @@ class CrossEncoderReranker:
         packed: bool | None = None,
         show_progress: bool | None = None,
         backend: str = "auto",
+        precision: str | None = None,
         **kwargs: Any,
     ) -> CrossEncoderReranker | RerankerEnsemble:
         """Load any sentence-transformers CrossEncoder by hub name or local path.
@@ -193,7 +213,7 @@ class CrossEncoderReranker:
             names, weights = read_ensemble(Path(model) / ENSEMBLE_FILE)
             options = dict(
                 device=device, max_length=max_length, max_tokens=max_tokens, workers=workers, int8=int8,
-                packed=packed, show_progress=show_progress, backend=backend, **kwargs,
+                packed=packed, show_progress=show_progress, backend=backend, precision=precision, **kwargs,
             )
             parts = [cls.load(str(Path(model) / part), **options) for part in names]
             return RerankerEnsemble(parts, str(model), weights, read_calibration(model))
@@ -209,6 +229,7 @@ class CrossEncoderReranker:
             calibration=read_calibration(model),
             show_progress=show_progress,
             backend=backend,
+            precision=precision,
         )
 
     def _resolve_max_length(self, max_length: int | None) -> int:
@@ -238,6 +259,7 @@ class CrossEncoderReranker:
             "backend": "onnx" if self.onnx is not None else "packed" if self.packed is not None else "torch",
             "packed": self.packed is not None,
             "int8": self.int8,
+            "precision": self.precision,
             "workers": self.workers,
             "max_tokens": self.max_tokens,
         }

@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx",
     )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
+    parser.add_argument(
+        "--precision", choices=("fp32", "int8", "bf16"), default=None,
+        help="the reranker's precision (int8: as --int8; bf16: bfloat16, fast on CPUs with AMX)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
     parser.add_argument(
         "--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
@@ -54,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.texts import check_texts
 
-    if args.int8 and not args.reranker:
-        return report(ValueError("--int8 applies to the reranker; pass --reranker too"))
+    if (args.int8 or args.precision) and not args.reranker:
+        return report(ValueError("--int8 and --precision apply to the reranker; pass --reranker too"))
     if args.candidates is not None and not args.reranker:
         return report(ValueError("--candidates is the depth the reranker rescores; pass --reranker too, or drop it"))
     try:
@@ -69,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reranker:
             from retrieval.plugins import load_reranker
 
-            reranker = load_reranker(args.reranker, **({"int8": True} if args.int8 else {}))
+            options = {"int8": True} if args.int8 else {}
+            options |= {"precision": args.precision} if args.precision else {}
+            reranker = load_reranker(args.reranker, **options)
         index, encoder = args.index, args.encoder
         if args.ray:
             from retrieval.indexing import load_index

@@ -48,3 +48,22 @@ def test_backend_and_packed_together_or_unknown_are_refused(ce_path):
         CrossEncoderReranker.load(str(ce_path), device="cpu", backend="torch", packed=True)
     with pytest.raises(ValueError, match="backend must be one of auto, torch, packed, onnx"):
         CrossEncoderReranker.load(str(ce_path), device="cpu", backend="openvino")
+
+
+@pytest.mark.parametrize("backend", ["torch", "packed"])
+def test_bf16_is_close_to_fp32_and_recorded(ce_path, backend):
+    fp32 = CrossEncoderReranker.load(str(ce_path), device="cpu", backend=backend)
+    bf16 = CrossEncoderReranker.load(str(ce_path), device="cpu", backend=backend, precision="bf16")
+    assert bf16.info()["precision"] == "bf16" and fp32.info()["precision"] == "fp32"
+    a, b = fp32.outputs(PAIRS).logits, bf16.outputs(PAIRS).logits
+    assert b.dtype == np.float32 and 0 < np.abs(a - b).max() < 0.1
+
+
+def test_precision_conflicts_are_refused(ce_path):
+    with pytest.raises(ValueError, match="give one of them"):
+        CrossEncoderReranker.load(str(ce_path), device="cpu", int8=True, precision="bf16")
+    with pytest.raises(ValueError, match="precision must be one of fp32, int8, bf16"):
+        CrossEncoderReranker.load(str(ce_path), device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="torch and packed backends"):
+        CrossEncoderReranker.load(str(ce_path), device="cpu", backend="onnx", precision="bf16")
+    assert CrossEncoderReranker.load(str(ce_path), device="cpu", int8=True).info()["precision"] == "int8"

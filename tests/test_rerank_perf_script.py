@@ -19,17 +19,19 @@ def test_perf_rerank_writes_results(shared_dir, tokenizer_dir, tmp_path, capsys)
     result = json.loads((out / "results.json").read_text())
     methods = result["throughput"]["methods"]
     backends = ["torch", "onnx"] if onnx_available() else ["torch"]
-    extra = {f"{b} {p}" for b in backends for p in ("fp32", "int8")}
-    assert set(methods) == {"naive", "fp32", "int8", *extra} and result["throughput"]["pairs"] == 12
+    extra = {f"{b} {p}" for b in backends for p in ("fp32", "int8", "bf16") if (b, p) != ("onnx", "bf16")}
+    assert set(methods) == {"naive", "fp32", "int8", "bf16", *extra} and result["throughput"]["pairs"] == 12
     for name in ("fp32", *(f"{b} fp32" for b in backends)):
         assert methods[name]["max_abs_diff"] <= 1e-4, name  # the same scores as the naive loop
-    assert set(result["quality"]["vs_fp32"]) == {"int8", *extra}
+    assert set(result["quality"]["vs_fp32"]) == {"int8", "bf16", *extra}
+    assert 0 < methods["bf16"]["max_abs_diff"] < 0.05  # really bfloat16, and close
     assert methods["naive"]["speedup"] == 1.0 and all(m["pairs_per_s"] > 0 for m in methods.values())
     assert set(result["latency"]) == {"3", "6"} and len(result["peaks"]) >= 2
     assert 0 <= result["quality"]["int8_vs_fp32"]["top10_overlap"] <= 1
     ratios = json.loads((out / "ratios.json").read_text())
     assert ratios["speedup_fp32"] == methods["fp32"]["speedup"] and ratios["ndcg_delta_int8"] is not None
     assert ratios["best_int8"] is None or "int8" in ratios["best_int8"]
+    assert ratios["default_choice"] is not None  # fp32 always qualifies: its own agreement is exact
     assert ratios["speedup_torch_fp32"] == methods["torch fp32"]["speedup"]
     share = result["executed_dense_share"]  # useful work: the same for every method, never the nominal
     for m in methods.values():

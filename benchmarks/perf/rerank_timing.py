@@ -161,12 +161,13 @@ def int8_quality(scores: dict[str, dict[str, np.ndarray]], cands: dict, qrels: d
 
 
 def trained_model_quality(
-    path: Path, dataset: Any, n: int, depth: int, seed: int, backends: Sequence[str] = (), int8: bool = True
+    path: Path, dataset: Any, n: int, depth: int, seed: int, backends: Sequence[str] = (),
+    precisions: Sequence[str] = ("int8",),
 ) -> dict[str, Any]:
     """`int8_quality` of a trained cross-encoder on `n` sampled queries (0: all), BM25 top `depth`.
 
-    fp32 and int8 on the default backend, and int8 on each of `backends` (their fp32 gives the
-    default's scores within float rounding, which the throughput table's max abs diff shows).
+    fp32 and each of `precisions` on the default backend, and int8 on each of `backends` (their fp32
+    gives the default's scores within float rounding, which the throughput table's max abs diff shows).
     """
     from benchmarks.collection import sample_queries
     from rerank.cross_encoder import CrossEncoderReranker
@@ -174,13 +175,13 @@ def trained_model_quality(
     ds = sample_queries(dataset, n or None, seed=seed)
     qids = sorted(ds.queries)
     cands = bm25_candidates(dataset, qids, depth)
-    variants = [("fp32", "auto", False)] + ([("int8", "auto", True)] if int8 else [])
+    variants = [("fp32", "auto", "fp32")] + [(p, "auto", p) for p in precisions]
     for backend in backends:
-        variants += [(f"{backend} int8", backend, True)] if int8 else []
+        variants += [(f"{backend} int8", backend, "int8")] if "int8" in precisions else []
     scores = {}
-    for name, backend, quantized in variants:
+    for name, backend, precision in variants:
         reranker = pairs_only(
-            CrossEncoderReranker.load(str(path), device="cpu", backend=backend, int8=quantized, show_progress=True)
+            CrossEncoderReranker.load(str(path), device="cpu", backend=backend, precision=precision, show_progress=True)
         )
         scores[name] = dict(zip(qids, reranker.score([ds.queries[q] for q in qids], [cands[q] for q in qids])))
     return {"model": str(path), **int8_quality(scores, cands, dataset.qrels)}
