@@ -275,7 +275,11 @@ def run_benchmark(
         elif config.needs_reranker:
             if reranker is None:
                 reranker = clock.run(
-                    "load reranker", lambda: load_reranker(models.reranker, device=config.device, show_progress=False)
+                    "load reranker",
+                    lambda: load_reranker(
+                        models.reranker, device=config.device, show_progress=False,
+                        **({"precision": config.reranker_precision} if config.reranker_precision != "fp32" else {}),
+                    ),
                 )
             if not models.reranker:
                 name = str(getattr(reranker, "name", type(reranker).__name__))

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="torch device for the models (default: best available)")
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument(
+        "--reranker-precision", choices=("fp32", "int8", "bf16"),
+        help="the cross-encoder's precision (default fp32; bf16 is fast on CPUs with AMX; docs/speed.md)",
+    )
+    parser.add_argument(
         "--backend", choices=("auto", "torch", "onnx"),
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx",
     )
@@ -104,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "device": args.device,
         "backend": args.backend,
+        "reranker_precision": args.reranker_precision,
         "threads": args.threads,
         "seed": args.seed,
     }
