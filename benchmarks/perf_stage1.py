@@ -41,11 +41,12 @@ from benchmarks.perf.measure import FaissThreads, faiss_default_threads, load_su
 from benchmarks.perf.stage1_bulk import section_bulk
 from benchmarks.perf.stage1_encoder import section_build, section_latency, section_threads
 from benchmarks.perf.stage1_faiss import section_faiss
+from benchmarks.perf.stage1_precision import section_precision
 from benchmarks.perf.stage1_report import stage1_report
 
 __all__ = ["main"]
 
-SECTIONS = ("build", "latency", "threads", "bulk", "faiss")
+SECTIONS = ("build", "latency", "threads", "bulk", "precision", "faiss")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=256, help="max tokens, as all-MiniLM-L6-v2 (256)")
     parser.add_argument("--docs", type=int, default=1000, help="SciFact documents for build and latency (0: all)")
     parser.add_argument("--bulk-docs", type=int, default=500, help="SciFact documents per bulk run (0: all)")
+    parser.add_argument(
+        "--precision-docs", type=int, default=0,
+        help="documents for the precision section (0: the whole corpus; else the judged ones plus a sample)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats for throughput (best kept)")
     parser.add_argument("--queries", type=int, default=0, help="SciFact test queries to time (0: all 300)")
     parser.add_argument("--budgets", default="1024,2048,4096,8192", help="token budgets swept in bulk")
@@ -119,6 +124,8 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
         "single_query_backend": latency.get("backend"),
         "single_query_torch_p50_ms": latency.get("searcher_query_torch", {}).get("p50_ms"),
         "encode_fraction_of_peak": max((r["ratio_to_peak"] for r in default), default=None),
+        "bulk_speedup_bf16": results.get("precision", {}).get("speedup_bf16"),
+        "ndcg_delta_bf16": results.get("precision", {}).get("ndcg_delta_bf16"),
     }
 
 
@@ -166,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads = [int(t) for t in args.bulk_threads.split(",") if t.strip()]
             bulk_corpus = _scifact(args.dataset, args.bulk_docs, 1)[0]
             results["bulk"] = section_bulk(encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n)
+        if "precision" in sections:
+            print("precision ...", file=sys.stderr)
+            from benchmarks.collection import load_beir, sample_corpus
+
+            full = load_beir(args.dataset)
+            results["precision"] = section_precision(model_path, sample_corpus(full, args.precision_docs or None, seed=0))
         if "faiss" in sections:
             print("faiss ...", file=sys.stderr)
             with FaissThreads(args.faiss_threads or faiss_default_threads()):

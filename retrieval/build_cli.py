@@ -21,6 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--query-prompt", default=None, help="text prepended to queries")
     parser.add_argument("--document-prompt", default=None, help="text prepended to documents")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32",
+        help="encode in bfloat16 (about 3x faster on CPUs with AMX; queries are then encoded in bf16 too)",
+    )
     parser.add_argument("--cpu", action="store_true", help="never use a GPU, even when FAISS sees one")
     shards = parser.add_argument_group("sharded index (docs/scale.md)")
     shards.add_argument("--shards", type=int, default=None, help="write N shard indexes and a shards.json")
@@ -64,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             document_prompt=args.document_prompt,
             batch_size=args.batch_size,
             device="cpu" if args.cpu else None,
+            precision=args.precision,
         )
         if args.shards is not None:
             print(_build_sharded(args, encoder))

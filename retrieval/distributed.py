@@ -284,6 +284,7 @@ def build_sharded(
         corpus, encoder.name, folder, workers=workers, num_cpus=num_cpus, num_gpus=num_gpus, block_rows=block_rows,
         query_prompt=encoder.query_prompt, document_prompt=encoder.document_prompt,
         batch_size=getattr(encoder, "batch_size", 64), revision=encoder.revision, show_progress=show_progress,
+        **({"precision": encoder.precision} if getattr(encoder, "precision", "fp32") != "fp32" else {}),
     )
     _check_unique(blocks)
     plan = plan_build(out, shards, encoder.dim, factory, metric, encoder=encoder.info())

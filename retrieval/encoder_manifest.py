@@ -89,6 +89,7 @@ def describe_encoder(encoder: Any) -> dict[str, Any]:
         "metric": encoder.metric,
         "query_prompt": encoder.query_prompt,
         "document_prompt": encoder.document_prompt,
+        "precision": getattr(encoder, "precision", "fp32"),
         "probe": [round(float(x), 6) for x in probe],
     }
     fingerprint = weights_fingerprint(encoder)

@@ -79,6 +79,7 @@ def load_index(
             document_prompt=recorded.get("document_prompt"),
             revision=recorded.get("revision"),
             backend=backend,
+            precision=recorded.get("precision", "fp32"),
         )
     encoder.check(recorded)
     return index, encoder

@@ -86,7 +86,11 @@ class Searcher:
         self.candidates = _positive("candidates", 100 if candidates is None else candidates)
         if isinstance(index, (Index, ShardedIndex)):
             if encoder is None or isinstance(encoder, (str, Path)):
-                encoder = Encoder.load(encoder or index.manifest.encoder.get("name"), backend=backend or "auto")
+                encoder = Encoder.load(
+                    encoder or index.manifest.encoder.get("name"),
+                    backend=backend or "auto",
+                    precision=index.manifest.encoder.get("precision", "fp32"),
+                )
             encoder.check(index.manifest.encoder)
         else:
             index, encoder = load_index(index, encoder, backend=backend or "auto")

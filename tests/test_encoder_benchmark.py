@@ -18,7 +18,7 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
     code = main(
         [
             "--model", str(tiny_encoder_path), "--dataset", str(scifact), "--docs", "24", "--queries", "4",
-            "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--bulk-docs", "24",
+            "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--bulk-docs", "24", "--precision-docs", "400",
             "--thread-tokens", "8,64", "--peak-n", "256", "--vectors", "3000", "--faiss-queries", "20",
             "--ivf", "IVF8,Flat;IVF8,PQ8np,RFlat", "--nprobe", "1,8", "--train", "3000", "--faiss-threads", "1",
             "--out", str(out),
@@ -39,6 +39,9 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
         assert data["approximate"][1]["k_factor"] == 8
     assert all(shape[1] in (3000, 3048) for shape in faiss["checks"].values())
     assert "## Bulk encoding" in (out / "report.md").read_text()
+    precision = results["precision"]
+    assert precision["docs"] == 400 and set(precision["runs"]) == {"fp32", "bf16"}
+    assert 0 < precision["max_abs_diff"] < 0.05 and precision["speedup_bf16"] > 0
     ratios = json.loads((out / "ratios.json").read_text())
     assert ratios["single_query_p50_ms"] == results["latency_end"]["searcher_query"]["p50_ms"]
     latency = results["latency_end"]

@@ -173,3 +173,29 @@ def test_other_threads_keep_their_torch_thread_count(tiny_encoder):
     stop.set()
     thread.join()
     assert seen and set(seen) == {before}
+
+
+def test_bf16_encoder_is_close_to_fp32_and_its_index_reloads_in_bf16(tiny_encoder_path, toy_corpus, tmp_path):
+    from indexes.errors import EncoderMismatchError
+    from retrieval import Searcher, build_index
+
+    fp32 = Encoder.load(str(tiny_encoder_path), device="cpu", backend="torch")
+    bf16 = Encoder.load(str(tiny_encoder_path), device="cpu", precision="bf16")
+    texts = _texts(toy_corpus)
+    a, b = fp32.encode_documents(texts, show_progress=False), bf16.encode_documents(texts, show_progress=False)
+    assert b.dtype == np.float32 and 0 < np.abs(a - b).max() < 0.05
+    assert bf16._onnx.get("small") is None  # bf16 stays on torch, single queries too
+    index = build_index(toy_corpus, bf16, "Flat", use_gpu=False, show_progress=False)
+    assert index.manifest.encoder["precision"] == "bf16"
+    index.save(tmp_path / "idx")
+    searcher = Searcher(tmp_path / "idx")
+    assert searcher.encoder.precision == "bf16" and searcher.query("faiss vector search", k=3)
+    with pytest.raises(EncoderMismatchError, match="another dtype"):
+        Searcher(tmp_path / "idx", encoder=fp32)
+
+
+def test_bf16_with_the_onnx_backend_or_an_unknown_precision_is_refused(tiny_encoder_path):
+    with pytest.raises(ValueError, match="precision='bf16' runs on torch"):
+        Encoder.load(str(tiny_encoder_path), device="cpu", precision="bf16", backend="onnx")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        Encoder.load(str(tiny_encoder_path), device="cpu", precision="int8")

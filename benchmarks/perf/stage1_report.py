@@ -38,6 +38,22 @@ def stage1_report(results: dict[str, Any]) -> str:
                 " spinning included); for one-thread calls it is what an idle core would take.",
                 "",
             ]
+    if "precision" in results:
+        p = results["precision"]
+        lines += [
+            f"## Bulk encoding, fp32 against bf16 ({p['docs']} docs, {p['queries']} judged queries; load {p['load1']})",
+            "",
+            "| precision | seconds | docs/s | dense nDCG@10 |",
+            "|---|---|---|---|",
+        ]
+        for name, row in p["runs"].items():
+            lines.append(f"| {name} | {row['seconds']} | {row['docs_per_s']} | {row['ndcg@10']} |")
+        lines += [
+            "",
+            f"bf16: **{p['speedup_bf16']}x** fp32, nDCG@10 change {p['ndcg_delta_bf16']:+.4f}, max abs vector "
+            f"difference {p['max_abs_diff']:.1e} (target: a reduced-precision bulk path >= 2x fp32 within 0.005).",
+            "",
+        ]
     if "threads" in results:
         t = results["threads"]
         lines += [
