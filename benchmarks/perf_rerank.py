@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fastest(methods: dict, agree: dict, kind: str, tau: float | None) -> str | None:
-    """The fastest method of `kind` ("int8", "bf16", "" for any) within 0.005 nDCG@10 of fp32 (and Kendall tau >= `tau`)."""
+    """The fastest method of `kind` ("int8", "bf16", "": any) within 0.005 nDCG@10 of fp32 (and Kendall tau >= `tau`)."""
     kept = [
         name for name in methods
         if kind in name and name in agree and abs(agree[name]["ndcg_delta"]) <= 0.005

@@ -124,7 +124,9 @@ class CrossEncoderReranker:
         if backend not in RERANK_BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(RERANK_BACKENDS)}, got {backend!r}")
         if packed is not None and backend != "auto":
-            raise ValueError(f"packed={packed} and backend={backend!r}: give one of them (packed=True is backend='packed')")
+            raise ValueError(
+                f"packed={packed} and backend={backend!r}: give one of them (packed=True is backend='packed')"
+            )
         if backend != "auto":
             packed = backend == "packed"
         if backend == "onnx" and not on_cpu:

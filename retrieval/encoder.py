@@ -19,7 +19,16 @@ from retrieval.ensemble_files import read_ensemble
 from retrieval.errors import ModelLoadError, QueryTruncatedWarning
 from retrieval.texts import cap_tokens, check_texts
 
-__all__ = ["BACKENDS", "BULK_ENCODING", "PRECISIONS", "Encoder", "ModelLoadError", "document_text", "load_sentence_transformer", "plan_batches"]
+__all__ = [
+    "BACKENDS",
+    "BULK_ENCODING",
+    "PRECISIONS",
+    "Encoder",
+    "ModelLoadError",
+    "document_text",
+    "load_sentence_transformer",
+    "plan_batches",
+]
 
 _SIMILARITY_TO_METRIC = {"cosine": "cosine", "dot": "ip", "euclidean": "l2", "manhattan": "l2"}
 # Query-side defaults: at most this many padded tokens per forward pass, and batches up to

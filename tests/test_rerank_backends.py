@@ -1,4 +1,4 @@
-"""The reranker's backend option: torch, packed and ONNX Runtime give the same logits; int8 stays close; bad combinations refused."""
+"""The reranker's backends (torch, packed, ONNX Runtime) give the same logits; int8 and bf16 stay close; conflicts refused."""
 
 from __future__ import annotations
 

@@ -150,7 +150,10 @@ def int8_quality(scores: dict[str, dict[str, np.ndarray]], cands: dict, qrels: d
     for name, by_query in scores.items():
         out["ndcg@10"][name] = round(evaluate(judged, _rankings(by_query, cands), ["ndcg@10"])["ndcg@10"], 4)
     out["vs_fp32"] = {
-        name: {**_agreement(scores["fp32"], by_query), "ndcg_delta": round(out["ndcg@10"][name] - out["ndcg@10"]["fp32"], 4)}
+        name: {
+            **_agreement(scores["fp32"], by_query),
+            "ndcg_delta": round(out["ndcg@10"][name] - out["ndcg@10"]["fp32"], 4),
+        }
         for name, by_query in scores.items()
         if name not in ("fp32", "naive")
     }

@@ -37,7 +37,9 @@ def section_precision(model_path: Path, dataset: Any) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     vectors = {}
     for precision in ("fp32", "bf16"):
-        encoder = Encoder.load(str(model_path), device="cpu", backend="torch", batch_size=128, precision=precision, **BULK_ENCODING)
+        encoder = Encoder.load(
+            str(model_path), device="cpu", backend="torch", batch_size=128, precision=precision, **BULK_ENCODING
+        )
         encoder.encode_documents(dataset.corpus[:16], show_progress=False)  # warm-up
         start = time.perf_counter()
         vectors[precision] = encoder.encode_documents(dataset.corpus, show_progress=False)
