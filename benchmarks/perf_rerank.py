@@ -10,7 +10,7 @@ Sections (the code is in `benchmarks.perf.rerank_timing`):
     throughput  the naive loop users write, ``CrossEncoder.predict(pairs_of_one_query, batch_size=32)``
                 once per query, against ``CrossEncoderReranker.score`` (all pairs of a chunk of queries
                 in one call) with its default backend (packed) and with each of ``--backends``
-                (torch, onnx), fp32 and int8, on the same pairs. Chunks alternate which runs
+                (torch, onnx, openvino), each precision it offers, on the same pairs. Chunks alternate which runs
                 first, so load from other processes falls on all of them alike; ratios come from one
                 run. Max |score difference| against the naive loop is reported (fp32 target <= 1e-4).
     latency     stage-2 ms per query (one query per call) at 10, 20, 50, 100 candidates.
@@ -77,9 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 variants")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 variants")
     parser.add_argument(
-        "--backends", default="torch,onnx",
-        help="reranker backends timed beside the default (packed) one, fp32 and int8 each: torch, onnx "
-        "(onnx where onnxruntime is installed)",
+        "--backends", default="torch,onnx,openvino",
+        help="reranker backends timed beside the default (packed) one, each precision it offers: torch, onnx, "
+        "openvino (onnx and openvino where installed)",
     )
     parser.add_argument(
         "--extra-budgets", default="", help="also time fp32 at these max_tokens (comma-separated) in the same run"
@@ -139,14 +139,16 @@ def _ratios(result: dict) -> dict[str, Any]:
 
 
 def _backends(spec: str) -> list[str]:
-    """The extra backends asked for, less onnx where onnxruntime is not installed (the report lists what ran)."""
+    """The extra backends asked for, less onnx / openvino where not installed (the report lists what ran)."""
     from retrieval.onnx_forward import onnx_available
+    from retrieval.openvino_forward import openvino_available
 
     asked = [b.strip() for b in spec.split(",") if b.strip()]
-    unknown = sorted(set(asked) - {"torch", "packed", "onnx"})
+    unknown = sorted(set(asked) - {"torch", "packed", "onnx", "openvino"})
     if unknown:
-        raise SystemExit(f"error: unknown backends {unknown}; choose from torch, packed, onnx")
-    return [b for b in asked if b != "onnx" or onnx_available()]
+        raise SystemExit(f"error: unknown backends {unknown}; choose from torch, packed, onnx, openvino")
+    installed = {"onnx": onnx_available(), "openvino": openvino_available()}
+    return [b for b in asked if installed.get(b, True)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = _backends(args.backends)
     for backend in backends:
         for precision in precisions:
-            if backend == "onnx" and precision == "bf16":
-                continue  # bf16 runs on the torch and packed backends only
+            if (backend, precision) in (("onnx", "bf16"), ("openvino", "int8")):
+                continue  # not offered (rerank.cross_encoder)
             rerankers[f"{backend} {precision}"] = pairs_only(
                 CrossEncoderReranker.load(
                     str(model_path), backend=backend, precision=precision, device="cpu", max_tokens=args.max_tokens

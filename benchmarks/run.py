@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the cross-encoder's precision (default fp32; bf16 is fast on CPUs with AMX; docs/speed.md)",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"),
-        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx",
+        "--backend", choices=("auto", "torch", "onnx", "openvino"),
+        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx, "
+        "openvino",
     )
     parser.add_argument("--seed", type=int, help="seed of every sample and of training")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -38,7 +38,8 @@ __all__ = ["PRECISIONS", "RERANK_BACKENDS", "CrossEncoderReranker", "RerankStats
 
 logger = logging.getLogger(__name__)
 
-RERANK_BACKENDS = ("auto", "torch", "packed", "onnx")
+RERANK_BACKENDS = ("auto", "torch", "packed", "onnx", "openvino")
+_EXPORTED = ("onnx", "openvino")
 PRECISIONS = ("fp32", "int8", "bf16")
 _PROGRESS_PAIRS = 2000  # show a progress bar for calls with more pairs than this (show_progress=None)
 
@@ -71,15 +72,18 @@ class CrossEncoderReranker:
             for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``. The same as
             ``precision="int8"``.
         precision: ``"fp32"`` (default), ``"int8"`` (as `int8`) or ``"bf16"``: the model's weights and
-            activations in bfloat16 (converted in place), which CPUs with AMX or AVX-512 BF16 run
-            several times faster than fp32; approximate, torch and packed backends only.
+            activations in bfloat16 (converted in place; under ``backend="openvino"`` OpenVINO's bf16
+            inference precision instead), which CPUs with AMX or AVX-512 BF16 run several times
+            faster than fp32; approximate; torch, packed and openvino backends.
             ``benchmarks.perf_rerank`` measures each against fp32 (docs/speed.md).
         packed: use the padding-free BERT forward; default: when the model is a BERT classifier on CPU.
             The older spelling of `backend` (True: "packed", False: "torch"); give one or the other.
         backend: ``"auto"`` (default: "packed" where the model is a BERT classifier on CPU, else
             "torch"), ``"torch"`` (the model's own padded forward), ``"packed"`` (`rerank.packed_bert`)
-            or ``"onnx"`` (ONNX Runtime on an export cached by weights checksum, `retrieval.onnx_forward`;
-            CPU; needs the ``onnx`` extra). ``benchmarks.perf_rerank`` compares them on the same pairs.
+            ``"onnx"`` (ONNX Runtime on an export cached by weights checksum, `retrieval.onnx_forward`;
+            CPU; needs the ``onnx`` extra) or ``"openvino"`` (OpenVINO compiling the same export,
+            `retrieval.openvino_forward`; CPU; fp32 or bf16; needs the ``openvino`` extra).
+            ``benchmarks.perf_rerank`` compares them on the same pairs.
         calibration: the calibrated cut-off (``calibration.json``); `threshold` comes from it.
         show_progress: a progress bar per call; default: for calls of more than 2,000 pairs.
 
@@ -129,8 +133,8 @@ class CrossEncoderReranker:
             )
         if backend != "auto":
             packed = backend == "packed"
-        if backend == "onnx" and not on_cpu:
-            raise ValueError("backend='onnx' runs on the CPU only; load the model with device='cpu'")
+        if backend in _EXPORTED and not on_cpu:
+            raise ValueError(f"backend={backend!r} runs on the CPU only; load the model with device='cpu'")
         self.backend = backend
         if packed is None:
             packed = on_cpu and PackedBert.supports(hf_model)
@@ -145,18 +149,27 @@ class CrossEncoderReranker:
         int8 = precision == "int8"
         if int8 and not on_cpu:
             raise ValueError("int8=True runs on the CPU only; load the model with device='cpu'")
-        if precision == "bf16":
-            if backend == "onnx":
-                raise ValueError("precision='bf16' runs on the torch and packed backends; use backend='packed'")
+        if precision == "int8" and backend == "openvino":
+            raise ValueError(
+                "backend='openvino' runs fp32 or bf16 (its int8 measured slower than bf16, docs/speed.md); "
+                "for int8 use backend='packed' or 'onnx'"
+            )
+        if precision == "bf16" and backend == "onnx":
+            raise ValueError("precision='bf16' runs on the torch, packed and openvino backends; use backend='packed'")
+        if precision == "bf16" and backend != "openvino":
             model.to(torch.bfloat16)
         self.precision = precision
         self.int8 = bool(int8)
         self.packed = PackedBert(hf_model, int8=self.int8) if packed else None
-        self.onnx = None
+        self.onnx = None  # the exported forward: ONNX Runtime or OpenVINO (backend "onnx" or "openvino")
         if backend == "onnx":
             from retrieval.onnx_forward import OnnxForward
 
             self.onnx = OnnxForward(model, threads=torch.get_num_threads(), output="scores", int8=self.int8)
+        elif backend == "openvino":
+            from retrieval.openvino_forward import OpenVinoForward
+
+            self.onnx = OpenVinoForward(model, threads=torch.get_num_threads(), output="scores", precision=precision)
         elif self.int8 and self.packed is None:
             with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
                 warnings.simplefilter("ignore", UserWarning)
@@ -258,13 +271,18 @@ class CrossEncoderReranker:
             "threshold": self.threshold,
             "stage1_weight": self.stage1_weight,
             "sentence_weight": self.sentence_weight,
-            "backend": "onnx" if self.onnx is not None else "packed" if self.packed is not None else "torch",
+            "backend": self._backend_used(),
             "packed": self.packed is not None,
             "int8": self.int8,
             "precision": self.precision,
             "workers": self.workers,
             "max_tokens": self.max_tokens,
         }
+
+    def _backend_used(self) -> str:
+        if self.onnx is not None:
+            return "openvino" if self.backend == "openvino" else "onnx"
+        return "packed" if self.packed is not None else "torch"
 
     # -- scoring -------------------------------------------------------------------------------
 

@@ -39,10 +39,11 @@ _SMALL_BATCH_TOKENS = 128
 # capped by count only, torch's own thread setting. The query-side defaults split a corpus into tiny
 # batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
 BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
-# Where a forward pass runs: "torch" everywhere; "onnx" through ONNX Runtime everywhere; "auto" through
-# ONNX Runtime for small batches (single queries) when it is installed and the model exports, torch
-# for the rest (benchmarks/perf_stage1.py times each).
-BACKENDS = ("auto", "torch", "onnx")
+# Where a forward pass runs: "torch" everywhere; "onnx" through ONNX Runtime everywhere; "openvino"
+# through OpenVINO everywhere; "auto" through ONNX Runtime for small batches (single queries) when it
+# is installed and the model exports, torch for the rest (benchmarks/perf_stage1.py times each).
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+_EXPORTED = ("onnx", "openvino")
 # The encoder's arithmetic: "bf16" converts the model to bfloat16 (fast where the CPU has AMX or AVX-512 BF16).
 PRECISIONS = ("fp32", "bf16")
 
@@ -180,8 +181,11 @@ class Encoder:
             installed and the model exports (`retrieval.onnx_forward`; the export is cached by
             weights checksum), everything else through torch; ``"torch"``: torch only; ``"onnx"``:
             every batch through ONNX Runtime (CPU), `retrieval.onnx_forward.OnnxBackendError` when
-            it cannot. The embeddings agree within float32 rounding (about 1e-7).
-        onnx_cache: where ONNX exports are kept (default `retrieval.onnx_forward.default_onnx_cache`).
+            it cannot; ``"openvino"``: every batch through OpenVINO (CPU, fp32;
+            `retrieval.openvino_forward`, the ``openvino`` extra). The embeddings agree within float32
+            rounding (about 1e-7).
+        onnx_cache: where ONNX exports (also OpenVINO's input) are kept (default
+            `retrieval.onnx_forward.default_onnx_cache`).
         precision: ``"fp32"`` (default) or ``"bf16"``: the model converted to bfloat16 in place
             (torch only; about 3x faster bulk encoding on a CPU with AMX, docs/speed.md). The
             manifest records it, and an index built in bf16 is searched with a bf16 query encoder
@@ -221,8 +225,8 @@ class Encoder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if precision == "bf16" and backend == "onnx":
-            raise ValueError("precision='bf16' runs on torch; use backend='torch' or 'auto'")
+        if precision == "bf16" and backend in _EXPORTED:
+            raise ValueError(f"precision='bf16' runs on torch; use backend='torch' or 'auto', not {backend!r}")
         if precision == "bf16":
             import torch
 
@@ -248,7 +252,7 @@ class Encoder:
         self.onnx_cache = onnx_cache
         # ONNX Runtime forwards by role ("small", "bulk"), made at first use; None where auto cannot use one.
         self._onnx: dict[str, Any] = {}
-        if backend == "onnx":
+        if backend in _EXPORTED:
             self._onnx_runner("small")  # fail now, not at the first query
 
     @classmethod
@@ -380,10 +384,11 @@ class Encoder:
         return self._small_worker.run(self._forward, texts, prompt)
 
     def _onnx_runner(self, role: str) -> Any:
-        """The ONNX Runtime forward for `role` ("small": `small_batch_threads` threads; "bulk": torch's count), or None.
+        """The exported forward (ONNX Runtime, or OpenVINO under ``backend="openvino"``) for `role`, or None.
 
-        None under ``backend="torch"``, for bulk batches under ``"auto"``, and under ``"auto"`` where
-        onnxruntime is missing or the model does not export (a failed export also warns, once).
+        `role` "small" runs on `small_batch_threads` threads, "bulk" on torch's count. None under
+        ``backend="torch"``, for bulk batches under ``"auto"``, and under ``"auto"`` where onnxruntime
+        is missing or the model does not export (a failed export also warns, once).
         """
         if self.backend == "torch" or (self.backend == "auto" and role == "bulk") or self.precision != "fp32":
             return None
@@ -395,7 +400,11 @@ class Encoder:
 
         threads = self.small_batch_threads if role == "small" and self.small_batch_threads else torch.get_num_threads()
         runner = None
-        if self.backend == "onnx":
+        if self.backend == "openvino":
+            from retrieval.openvino_forward import OpenVinoForward
+
+            runner = OpenVinoForward(self.model, self.onnx_cache, threads=threads)
+        elif self.backend == "onnx":
             runner = OnnxForward(self.model, self.onnx_cache, threads=threads)
         elif onnx_available() and unsupported_reason(self.model) is None:
             try:

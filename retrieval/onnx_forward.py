@@ -42,7 +42,9 @@ import numpy as np
 
 from retrieval.errors import ModelLoadError
 
-__all__ = ["OnnxBackendError", "OnnxForward", "default_onnx_cache", "onnx_available", "unsupported_reason"]
+__all__ = [
+    "OnnxBackendError", "OnnxForward", "default_onnx_cache", "export_onnx", "onnx_available", "unsupported_reason",
+]
 
 _EXPORT_FORMAT = 1  # bump when the exported graph changes, so old files are not reused
 _OPSET = 17
@@ -137,6 +139,23 @@ def _export(model: Any, features: dict[str, Any], names: list[str], output: str,
         scratch.unlink(missing_ok=True)
 
 
+def export_onnx(
+    model: Any, output: str = "sentence_embedding", cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[Path, list[str]]:
+    """The cached fp32 ONNX export of `model` (exported now when absent) and its input names.
+
+    The caller checks `unsupported_reason` first. Used by `OnnxForward` and by
+    `retrieval.openvino_forward.OpenVinoForward`, which compiles the same file.
+    """
+    text = "an example sentence to trace"
+    sample = model.preprocess([(text, text)] if output == "scores" else [text])
+    names = [k for k, v in sample.items() if hasattr(v, "dim") and v.dim() == 2]
+    path = Path(cache_dir or default_onnx_cache()) / _key(model, names, output) / "model.onnx"
+    if not path.is_file():
+        _export(model, sample, names, output, path)
+    return path, names
+
+
 def _quantize(source: Path, dest: Path) -> None:
     """ONNX Runtime dynamic int8 quantisation of `source` (weights per channel), written atomically to `dest`."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -193,14 +212,8 @@ class OnnxForward:
             raise OnnxBackendError(f"cannot run this model with backend='onnx': {reason}; use backend='torch'")
         import onnxruntime as ort
 
-        text = "an example sentence to trace"
-        sample = model.preprocess([(text, text)] if output == "scores" else [text])
-        self.names = [k for k, v in sample.items() if hasattr(v, "dim") and v.dim() == 2]
-        folder = Path(cache_dir or default_onnx_cache()) / _key(model, self.names, output)
-        fp32 = folder / "model.onnx"
-        if not fp32.is_file():
-            _export(model, sample, self.names, output, fp32)
-        self.path = folder / "model.int8.onnx" if int8 else fp32
+        fp32, self.names = export_onnx(model, output, cache_dir)
+        self.path = fp32.with_name("model.int8.onnx") if int8 else fp32
         if int8 and not self.path.is_file():
             _quantize(fp32, self.path)
         options = ort.SessionOptions()

@@ -57,7 +57,7 @@ class Searcher:
         candidates: stage-1 depth that the reranker rescores (default 100; raised to k where a
             query asks for more hits). Only with a reranker: without one it is refused.
         backend: where an encoder loaded here (by name or from the manifest) runs:
-            ``"auto"`` (when None), ``"torch"`` or ``"onnx"`` (`retrieval.encoder.Encoder`). An
+            ``"auto"`` (when None), ``"torch"``, ``"onnx"`` or ``"openvino"`` (`retrieval.encoder.Encoder`). An
             encoder passed in as an object keeps its own; naming another backend with it is refused.
 
     Safe to call from several threads: encoding is serialised, FAISS search and reranking are not

@@ -91,8 +91,8 @@ def test_auto_warns_and_uses_torch_when_the_export_cannot_be_written(tiny_encode
 
 
 def test_unknown_backend_is_refused(tiny_encoder):
-    with pytest.raises(ValueError, match="backend must be one of auto, torch, onnx"):
-        Encoder(tiny_encoder.model, "tiny", backend="openvino")
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, onnx, openvino"):
+        Encoder(tiny_encoder.model, "tiny", backend="tensorrt")
 
 
 def test_searcher_and_search_cli_load_the_encoder_on_the_backend_asked(tiny_encoder, toy_corpus, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""The reranker's backends (torch, packed, ONNX Runtime) give the same logits; int8 and bf16 stay close; conflicts refused."""
+"""The reranker's backends (torch, packed, ONNX Runtime, OpenVINO) give the same logits; int8 and bf16 stay close;
+conflicts refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from rerank import CrossEncoderReranker
 from rerank.train.scratch import random_cross_encoder
 from retrieval.onnx_forward import onnx_available
+from retrieval.openvino_forward import openvino_available
 
 PAIRS = [
     ("what is faiss", "faiss is a library for efficient vector similarity search"),
@@ -17,6 +19,9 @@ PAIRS = [
     ("a", "b"),
 ]
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason='needs the onnx extra (pip install -e ".[onnx]")')
+needs_openvino = pytest.mark.skipif(
+    not openvino_available(), reason='needs the openvino extra (pip install -e ".[openvino]")'
+)
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["one-logit", "two-logits"])
@@ -25,7 +30,9 @@ def ce_path(request, tmp_path_factory, tokenizer_dir):
     return random_cross_encoder(tokenizer_dir, out, num_labels=request.param, max_length=64, init_std=0.3)
 
 
-@pytest.mark.parametrize("backend", ["torch", "packed", pytest.param("onnx", marks=needs_onnx)])
+@pytest.mark.parametrize(
+    "backend", ["torch", "packed", pytest.param("onnx", marks=needs_onnx), pytest.param("openvino", marks=needs_openvino)]
+)
 def test_every_backend_gives_the_torch_logits(ce_path, backend):
     reference = CrossEncoderReranker.load(str(ce_path), device="cpu", backend="torch").outputs(PAIRS).logits
     reranker = CrossEncoderReranker.load(str(ce_path), device="cpu", backend=backend)
@@ -46,11 +53,11 @@ def test_onnx_int8_is_onnx_runtimes_quantised_copy_and_stays_close(ce_path):
 def test_backend_and_packed_together_or_unknown_are_refused(ce_path):
     with pytest.raises(ValueError, match="give one of them"):
         CrossEncoderReranker.load(str(ce_path), device="cpu", backend="torch", packed=True)
-    with pytest.raises(ValueError, match="backend must be one of auto, torch, packed, onnx"):
-        CrossEncoderReranker.load(str(ce_path), device="cpu", backend="openvino")
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, packed, onnx, openvino"):
+        CrossEncoderReranker.load(str(ce_path), device="cpu", backend="tensorrt")
 
 
-@pytest.mark.parametrize("backend", ["torch", "packed"])
+@pytest.mark.parametrize("backend", ["torch", "packed", pytest.param("openvino", marks=needs_openvino)])
 def test_bf16_is_close_to_fp32_and_recorded(ce_path, backend):
     fp32 = CrossEncoderReranker.load(str(ce_path), device="cpu", backend=backend)
     bf16 = CrossEncoderReranker.load(str(ce_path), device="cpu", backend=backend, precision="bf16")
@@ -64,6 +71,24 @@ def test_precision_conflicts_are_refused(ce_path):
         CrossEncoderReranker.load(str(ce_path), device="cpu", int8=True, precision="bf16")
     with pytest.raises(ValueError, match="precision must be one of fp32, int8, bf16"):
         CrossEncoderReranker.load(str(ce_path), device="cpu", precision="fp16")
-    with pytest.raises(ValueError, match="torch and packed backends"):
+    with pytest.raises(ValueError, match="torch, packed and openvino backends"):
         CrossEncoderReranker.load(str(ce_path), device="cpu", backend="onnx", precision="bf16")
     assert CrossEncoderReranker.load(str(ce_path), device="cpu", int8=True).info()["precision"] == "int8"
+
+
+@needs_openvino
+def test_openvino_bf16_is_openvinos_precision_and_leaves_the_model_in_fp32(ce_path):
+    import torch
+
+    reranker = CrossEncoderReranker.load(str(ce_path), device="cpu", backend="openvino", precision="bf16")
+    assert all(p.dtype == torch.float32 for p in reranker.model.parameters())
+    assert reranker.onnx.precision == "bf16"
+    fp32 = CrossEncoderReranker.load(str(ce_path), device="cpu", backend="openvino")
+    assert fp32.onnx.inference_precision == "f32"  # asked for explicitly: OpenVINO would pick bf16 on AMX CPUs
+    assert fp32.onnx.path == reranker.onnx.path  # one export, compiled twice
+
+
+@needs_openvino
+def test_openvino_int8_is_refused_with_the_alternatives(ce_path):
+    with pytest.raises(ValueError, match="openvino.*for int8 use backend='packed' or 'onnx'"):
+        CrossEncoderReranker.load(str(ce_path), device="cpu", backend="openvino", precision="int8")

@@ -63,6 +63,7 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
 
     from retrieval.encoder import Encoder
     from retrieval.onnx_forward import onnx_available, unsupported_reason
+    from retrieval.openvino_forward import openvino_available
     from retrieval.searcher import Searcher
 
     searcher = Searcher(index, encoder=encoder)
@@ -76,6 +77,8 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     can_onnx = onnx_available() and unsupported_reason(encoder.model) is None
     onnx_1 = variant(backend="onnx", small_batch_threads=1) if can_onnx else None
     onnx_all = variant(backend="onnx") if can_onnx else None
+    can_openvino = openvino_available() and unsupported_reason(encoder.model) is None
+    openvino_all = variant(backend="openvino") if can_openvino else None
     model = encoder.model
     vectors = {q: encoder.encode_queries([q]) for q in queries}
     calls: dict[str, Callable[[str], Any]] = {
@@ -92,6 +95,8 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     if onnx_all is not None:
         calls["encode_query_onnx_1_thread"] = lambda q: onnx_1.encode_queries([q])
         calls["encode_query_onnx_all_threads"] = lambda q: onnx_all.encode_queries([q])
+    if openvino_all is not None:
+        calls["encode_query_openvino_all_threads"] = lambda q: openvino_all.encode_queries([q])
     for q in queries[:10]:  # warm-up
         for call in calls.values():
             call(q)
