@@ -49,6 +49,7 @@ from benchmarks.perf.measure import load_averages
 from benchmarks.perf.models import default_cross_encoder
 from benchmarks.perf.rerank_report import rerank_report
 from benchmarks.perf.rerank_timing import (
+    NOT_OFFERED,
     bm25_candidates,
     int8_quality,
     method_table,
@@ -191,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = _backends(args.backends)
     for backend in backends:
         for precision in precisions:
-            if (backend, precision) in (("onnx", "bf16"), ("openvino", "int8")):
-                continue  # not offered (rerank.cross_encoder)
+            if (backend, precision) in NOT_OFFERED:
+                continue
             rerankers[f"{backend} {precision}"] = pairs_only(
                 CrossEncoderReranker.load(
                     str(model_path), backend=backend, precision=precision, device="cpu", max_tokens=args.max_tokens

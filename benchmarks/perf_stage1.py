@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peak-n", type=int, default=2048, help="size of the matmul that measures the peak")
     parser.add_argument("--bulk-threads", default="0,1", help="torch threads for bulk runs (0: torch default)")
     parser.add_argument(
+        "--bulk-backends", default="onnx,openvino",
+        help="exported backends also timed in bulk (those installed; '' for none)",
+    )
+    parser.add_argument(
         "--thread-tokens", default="8,16,32,64,128,256,512,1024,2048", help="token counts of the threads section"
     )
     parser.add_argument("--vectors", type=int, default=1_000_000, help="random vectors for the faiss section")
@@ -109,11 +113,26 @@ def _build_model(args: argparse.Namespace, workdir: Path) -> tuple[Path, str]:
     return default_bi_encoder(args.tokenizer, workdir, args.max_length)
 
 
+def _bulk_backends(spec: str) -> list[str]:
+    """The exported backends asked for bulk runs, less those not installed."""
+    from retrieval.onnx_forward import onnx_available
+    from retrieval.openvino_forward import openvino_available
+
+    asked = [b.strip() for b in spec.split(",") if b.strip()]
+    unknown = sorted(set(asked) - {"onnx", "openvino"})
+    if unknown:
+        raise SystemExit(f"error: unknown bulk backends {unknown}; choose from onnx, openvino")
+    installed = {"onnx": onnx_available(), "openvino": openvino_available()}
+    return [b for b in asked if installed[b]]
+
+
 def _ratios(results: dict[str, Any]) -> dict[str, Any]:
     """The run's headline figures, each from this one run (None for a section not run)."""
     latency = results.get("latency_end") or results.get("latency_start") or {}
     searcher, plain = latency.get("searcher_query", {}), latency.get("sentence_transformer_encode", {})
-    ours = [r for r in results.get("bulk", {}).get("runs", []) if r["config"].startswith("Encoder(")]
+    bulk = results.get("bulk", {}).get("runs", [])
+    ours = [r for r in bulk if r["config"].startswith("Encoder(") and r.get("backend", "torch") == "torch"]
+    exported = {r["backend"] for r in bulk if r.get("backend", "torch") != "torch"}
     default = [r for r in ours if "(default)" in r["config"]] or ours  # the default budget, when it was run
     ratio = searcher["p50_ms"] / plain["p50_ms"] if searcher.get("p50_ms") and plain.get("p50_ms") else None
     return {
@@ -124,6 +143,10 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
         "single_query_backend": latency.get("backend"),
         "single_query_torch_p50_ms": latency.get("searcher_query_torch", {}).get("p50_ms"),
         "encode_fraction_of_peak": max((r["ratio_to_peak"] for r in default), default=None),
+        **{
+            f"encode_fraction_of_peak_{b}": max(r["ratio_to_peak"] for r in bulk if r.get("backend") == b)
+            for b in sorted(exported)
+        },
         "bulk_speedup_bf16": results.get("precision", {}).get("speedup_bf16"),
         "ndcg_delta_bf16": results.get("precision", {}).get("ndcg_delta_bf16"),
     }
@@ -172,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
             threads = [int(t) for t in args.bulk_threads.split(",") if t.strip()]
             bulk_corpus = _scifact(args.dataset, args.bulk_docs, 1)[0]
-            results["bulk"] = section_bulk(encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n)
+            results["bulk"] = section_bulk(
+                encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n, _bulk_backends(args.bulk_backends)
+            )
         if "precision" in sections:
             print("precision ...", file=sys.stderr)
             from benchmarks.collection import load_beir, sample_corpus

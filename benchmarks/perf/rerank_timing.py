@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "NOT_OFFERED",
     "pairs_only",
     "bm25_candidates",
     "build_random_cross_encoder",
@@ -24,6 +25,10 @@ __all__ = [
     "time_throughput",
     "trained_model_quality",
 ]
+
+
+# (backend, precision) pairs the reranker refuses (`rerank.cross_encoder.CrossEncoderReranker`).
+NOT_OFFERED = {("onnx", "bf16"), ("openvino", "int8")}
 
 
 def build_random_cross_encoder(tokenizer: Path, out: Path) -> Path:
@@ -169,8 +174,9 @@ def trained_model_quality(
 ) -> dict[str, Any]:
     """`int8_quality` of a trained cross-encoder on `n` sampled queries (0: all), BM25 top `depth`.
 
-    fp32 and each of `precisions` on the default backend, and int8 on each of `backends` (their fp32
-    gives the default's scores within float rounding, which the throughput table's max abs diff shows).
+    fp32 and each of `precisions` on the default backend, and each of them that a backend offers on
+    each of `backends` (their fp32 gives the default's scores within float rounding, which the
+    throughput table's max abs diff shows).
     """
     from benchmarks.collection import sample_queries
     from rerank.cross_encoder import CrossEncoderReranker
@@ -180,7 +186,7 @@ def trained_model_quality(
     cands = bm25_candidates(dataset, qids, depth)
     variants = [("fp32", "auto", "fp32")] + [(p, "auto", p) for p in precisions]
     for backend in backends:
-        variants += [(f"{backend} int8", backend, "int8")] if "int8" in precisions else []
+        variants += [(f"{backend} {p}", backend, p) for p in precisions if (backend, p) not in NOT_OFFERED]
     scores = {}
     for name, backend, precision in variants:
         reranker = pairs_only(
