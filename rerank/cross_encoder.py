@@ -151,7 +151,8 @@ class CrossEncoderReranker:
             raise ValueError("int8=True runs on the CPU only; load the model with device='cpu'")
         if precision == "int8" and backend == "openvino":
             raise ValueError(
-                "backend='openvino' runs fp32 or bf16 (its int8 measured slower than bf16, docs/speed.md); "
+                "backend='openvino' runs fp32 or bf16 (its int8 variants measured no faster than its bf16 and further "
+                "from fp32 on this project's CPU, docs/speed.md); "
                 "for int8 use backend='packed' or 'onnx'"
             )
         if precision == "bf16" and backend == "onnx":

@@ -8,8 +8,9 @@ weights checksum) and compiled in memory at load; nothing else is written.
 Precision: ``"fp32"`` compiles with OpenVINO's inference precision set to f32 explicitly (OpenVINO
 otherwise runs bf16 on CPUs with AMX or AVX-512 BF16, which is not the model's arithmetic);
 ``"bf16"`` asks for bf16 (approximate; on CPUs without bf16 support OpenVINO runs f32). int8 is not
-offered: OpenVINO's data-free int8 weight compression measured slower than bf16 and less exact, and
-static int8 needs calibration data (docs/speed.md).
+offered: OpenVINO's int8 variants (NNCF weight compression, static quantisation) measured no faster
+than its bf16 and further from fp32 on an AMX CPU, and static int8 needs calibration data
+(docs/speed.md).
 
 ``openvino`` and ``onnx`` are optional (``pip install -c constraints.txt -e ".[openvino]"``); without
 them `openvino_available` is False and `OpenVinoForward` raises `OpenVinoBackendError`.

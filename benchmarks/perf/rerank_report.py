@@ -52,7 +52,7 @@ def rerank_report(r: dict[str, Any]) -> str:
     for depth, row in r["latency"].items():
         lines.append(f"| {depth} | " + " | ".join(f"{v:.0f}" for v in row.values()) + " |")
     q = r["quality"]
-    lines += ["", "## int8 against fp32", ""]
+    lines += ["", "## Reduced precision (int8, bf16) against fp32", ""]
     lines.append(
         f"The timed model, the {q['queries']} throughput queries: nDCG@10 "
         + ", ".join(f"{k} {v:.4f}" for k, v in q["ndcg@10"].items())
