@@ -31,7 +31,8 @@ def ce_path(request, tmp_path_factory, tokenizer_dir):
 
 
 @pytest.mark.parametrize(
-    "backend", ["torch", "packed", pytest.param("onnx", marks=needs_onnx), pytest.param("openvino", marks=needs_openvino)]
+    "backend",
+    ["torch", "packed", pytest.param("onnx", marks=needs_onnx), pytest.param("openvino", marks=needs_openvino)],
 )
 def test_every_backend_gives_the_torch_logits(ce_path, backend):
     reference = CrossEncoderReranker.load(str(ce_path), device="cpu", backend="torch").outputs(PAIRS).logits
