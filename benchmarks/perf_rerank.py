@@ -1,8 +1,9 @@
 """Stage-2 speed: the reranker against the naive ``CrossEncoder.predict`` loop, on SciFact candidates.
 
-The cross-encoder timed is ``--model``, by default the packaged all-MiniLM-L6-v2 body with a new
-one-logit head (`benchmarks.perf.models`; untrained: speed only), else a random-weight BERT
-classifier of its shape. Stage 1 is BM25 (bm25s, `benchmarks.bm25`) over SciFact: each test
+The cross-encoder timed is ``--model``, by default the one the main job fine-tuned from
+all-MiniLM-L6-v2 (``python -m benchmarks.run scifact``, seed 0, looked up in ``--cache-dir``, never
+trained here), else the packaged MiniLM body with a new one-logit head (untrained: speed only), else a
+random-weight BERT classifier of its shape (`benchmarks.perf.models`). Stage 1 is BM25 (bm25s, `benchmarks.bm25`) over SciFact: each test
 query's top `--candidates`. Every reranker scores pairs alone (a trained model's calibrated
 stage-1 fusion is off, `benchmarks.perf.rerank_timing.pairs_only`), as the naive loop does.
 
@@ -90,7 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quality-depth", type=int, default=0, help="BM25 candidates per query for --quality-model (0: --candidates)"
     )
-    parser.add_argument("--model", type=Path, help="a saved cross-encoder to time (default: the packaged all-MiniLM-L6-v2 body with a one-logit head, else its shape with random weights)")
+    parser.add_argument(
+        "--model", type=Path,
+        help="a saved cross-encoder to time (default: the main job's fine-tuned one when cached, else the packaged "
+        "all-MiniLM-L6-v2 body with a one-logit head, else its shape with random weights)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=project_dir() / ".cache" / "benchmarks",
+        help="benchmarks.run's cache, where the default model is looked up (default .cache/benchmarks)",
+    )
     parser.add_argument("--docs", type=int, default=0, help="index the first N documents only (0: all; smoke tests)")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n x n matmul peak (default 2048)")
     parser.add_argument("--seed", type=int, default=0)
@@ -176,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model:
         model_path, what = args.model, f"given {args.model}"
     else:
-        model_path, what = default_cross_encoder(args.tokenizer, Path(tmp.name))
+        model_path, what = default_cross_encoder(args.tokenizer, Path(tmp.name), dataset, args.cache_dir)
     model = CrossEncoder(str(model_path), device="cpu")
     config = model.model.config
     description = (

@@ -199,12 +199,14 @@ TINY = replace(
 
 def test_the_recipe_fine_tunes_both_stages_from_the_packaged_model(minilm, tiny_scifact, tmp_path):
     from rerank import CrossEncoderReranker
-    from rerank.train.pretrained_recipe import pretrained_models
+    from rerank.train.pretrained_recipe import cached_pretrained_models, pretrained_models
     from retrieval import Encoder
     from retrieval.encoder_manifest import weights_fingerprint
     from retrieval.types import Hit
 
     docs, queries, qrels = tiny_scifact
+    assert cached_pretrained_models(HUB, docs, queries, qrels, tmp_path, budget=TINY) is None  # never trains
+    assert not any(tmp_path.iterdir())
     made = pretrained_models(HUB, docs, queries, qrels, tmp_path, budget=TINY, show_progress=False)
     recipe = made.recipe
     assert recipe["base"] == {"name": HUB, "hub": HUB, "revision": "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"}
@@ -222,6 +224,10 @@ def test_the_recipe_fine_tunes_both_stages_from_the_packaged_model(minilm, tiny_
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
     again = pretrained_models(HUB, docs, queries, qrels, tmp_path, budget=TINY, show_progress=False)
     assert again.recipe["cached"] and (again.encoder_path, again.reranker_path) == (made.encoder_path, made.reranker_path)
+    # What the speed benchmarks use to find the main job's models: the same folder, other seeds not.
+    found = cached_pretrained_models(HUB, docs, queries, qrels, tmp_path, budget=TINY)
+    assert found is not None and found.reranker_path == made.reranker_path
+    assert cached_pretrained_models(HUB, docs, queries, qrels, tmp_path, seed=1, budget=TINY) is None
 
 
 def test_without_labels_stage_1_stays_the_base_and_no_cross_encoder_is_trained(minilm, tiny_scifact, tmp_path):

@@ -15,9 +15,9 @@ Modules: `budget` (settings, presets, the result), `cache` (the key and the cach
 
 from rerank.train.pretrained_recipe.budget import DEFAULT, FAST, PRESETS, PretrainedBudget, PretrainedModels
 from rerank.train.pretrained_recipe.cache import PRETRAINED_RECIPE_VERSION, cache_key, folder_digest, model_identity
-from rerank.train.pretrained_recipe.run import pretrained_models
+from rerank.train.pretrained_recipe.run import cached_pretrained_models, pretrained_models
 
 __all__ = [
     "DEFAULT", "FAST", "PRESETS", "PRETRAINED_RECIPE_VERSION", "PretrainedBudget", "PretrainedModels", "cache_key",
-    "folder_digest", "model_identity", "pretrained_models",
+    "cached_pretrained_models", "folder_digest", "model_identity", "pretrained_models",
 ]

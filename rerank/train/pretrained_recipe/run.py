@@ -11,7 +11,7 @@ from rerank.train.pretrained_recipe import steps
 from rerank.train.pretrained_recipe.budget import DEFAULT, PretrainedBudget, PretrainedModels
 from rerank.train.pretrained_recipe.cache import PRETRAINED_RECIPE_VERSION, cache_key, cached_models, model_identity
 
-__all__ = ["pretrained_models"]
+__all__ = ["cached_pretrained_models", "pretrained_models"]
 
 
 def pretrained_models(
@@ -52,7 +52,6 @@ def pretrained_models(
         >>> Searcher(index, Encoder.load(str(made.encoder_path)), CrossEncoderReranker.load(str(made.reranker_path)))  # doctest: +SKIP
     """
     from indexes import read_corpus
-    from rerank.train.recipe.cache import data_fingerprint
     from retrieval.errors import ModelLoadError
     from retrieval.indexing import build_index
     from retrieval.pretrained import ensure_model, offline_hint
@@ -61,11 +60,8 @@ def pretrained_models(
     if not base_path.is_dir():
         raise ModelLoadError(f"cannot fine-tune {base!r}: it is not a local model folder. {offline_hint(base)}")
     docs = read_corpus(corpus)
-    labelled = bool(train_qrels)
-    identity = model_identity(base_path)
-    fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
-    key = cache_key(budget, labelled, seed, identity, fingerprint)
-    folder = Path(cache_dir) / key
+    folder, fingerprint, identity = _cache_folder(base_path, docs, train_queries, train_qrels, cache_dir, seed, budget)
+    key = folder.name
     found = cached_models(folder, base_path)
     if found is not None:
         return found
@@ -84,6 +80,48 @@ def pretrained_models(
     steps.stage2_data(run)
     steps.train_stage2(run)
     return _record(run, key, fingerprint, identity)
+
+
+def cached_pretrained_models(
+    base: str,
+    corpus: Any,
+    train_queries: dict[str, str] | None,
+    train_qrels: dict[str, dict[str, int]] | None,
+    cache_dir: Path,
+    seed: int = 0,
+    budget: PretrainedBudget = DEFAULT,
+) -> PretrainedModels | None:
+    """The models `pretrained_models` would return from its cache for these arguments, or None; never trains.
+
+    None also when `base` cannot be had (not installed, not a folder). Used by the speed benchmarks to
+    time the cross-encoder a main job (`python -m benchmarks.run scifact`) has already trained.
+    """
+    from indexes import read_corpus
+    from retrieval.errors import ModelLoadError
+    from retrieval.pretrained import ensure_model
+
+    try:
+        base_path = Path(ensure_model(base))
+    except ModelLoadError:
+        return None
+    if not base_path.is_dir():
+        return None
+    docs = read_corpus(corpus)
+    folder, _, _ = _cache_folder(base_path, docs, train_queries, train_qrels, cache_dir, seed, budget)
+    return cached_models(folder, base_path)
+
+
+def _cache_folder(
+    base_path: Path, docs: list[Any], train_queries: Any, train_qrels: Any, cache_dir: Path, seed: int,
+    budget: PretrainedBudget,
+) -> tuple[Path, str, dict[str, str]]:
+    """(the run's cache folder, its data fingerprint, the base's identity)."""
+    from rerank.train.recipe.cache import data_fingerprint
+
+    labelled = bool(train_qrels)
+    identity = model_identity(base_path)
+    fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
+    return Path(cache_dir) / cache_key(budget, labelled, seed, identity, fingerprint), fingerprint, identity
 
 
 def _record(run: steps.PretrainedRun, key: str, fingerprint: str, identity: dict[str, str]) -> PretrainedModels:
