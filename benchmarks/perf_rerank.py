@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--docs", type=int, default=0, help="index the first N documents only (0: all; smoke tests)")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n x n matmul peak (default 2048)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", type=Path, default=project_dir() / "results" / "perf_rerank")
     return parser
 
@@ -163,6 +165,20 @@ def _backends(spec: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from retrieval.progress import quiet_progress
+
+    # The reranker warns once per call that pairs were cut to its window; the report gives the count once.
+    truncation = logging.getLogger("rerank.cross_encoder")
+    level = truncation.level
+    truncation.setLevel(logging.ERROR)
+    try:
+        with quiet_progress(args.no_progress):  # the Hugging Face libraries' own bars too
+            return _run(args, list(argv) if argv is not None else sys.argv[1:])
+    finally:
+        truncation.setLevel(level)
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sentence_transformers import CrossEncoder
 
     from benchmarks.collection import load_beir, sample_queries
@@ -226,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dense, attention = dense_flops(config, float(enc.lengths.sum())), attention_flops(config, enc.lengths)
 
     loads = {"start": load_before}
-    raw = time_throughput(model, rerankers, qids, test.queries, through, args.chunk, args.peak_size)
+    raw = time_throughput(
+        model, rerankers, qids, test.queries, through, args.chunk, args.peak_size, show_progress=not args.no_progress
+    )
     loads["after throughput"] = load_averages()
     peaks += raw["peaks"]
     latency_qids = qids[: args.latency_queries]
@@ -238,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = len(flat_q)
     methods = method_table(raw, qids, pairs, dense, attention, peak, executed_dense_share(config))
     result = {
-        "command": "python -m benchmarks.perf_rerank " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.perf_rerank " + " ".join(argv),
         "model": {"description": description, "path": str(args.model) if args.model else None},
         "stage1": f"BM25 (bm25s) top {args.candidates} over SciFact ({len(dataset.corpus)} documents, title + text)",
         "candidates": args.candidates,
@@ -269,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quality_model:
         result["model_quality"] = trained_model_quality(
             args.quality_model, dataset, args.quality_queries, args.quality_depth or args.candidates, args.seed,
-            backends=backends, precisions=precisions[1:],
+            backends=backends, precisions=precisions[1:], show_progress=not args.no_progress,
         )
     result["ratios"] = _ratios(result)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,8 @@ def _naive_scores(model: Any, query: str, hits: Sequence[Any]) -> np.ndarray:
 
 
 def time_throughput(
-    model: Any, rerankers: dict[str, Any], qids: list[str], queries: dict, cands: dict, chunk: int, peak_n: int
+    model: Any, rerankers: dict[str, Any], qids: list[str], queries: dict, cands: dict, chunk: int, peak_n: int,
+    show_progress: bool = True,
 ) -> dict:
     """Seconds and scores of the naive loop and of each reranker over the same pairs, `chunk` queries per call.
 
@@ -90,7 +91,7 @@ def time_throughput(
     scores: dict[str, dict[str, np.ndarray]] = {name: {} for name in seconds}
     peaks = []
     chunks = [qids[i : i + chunk] for i in range(0, len(qids), chunk)]
-    for c, part in enumerate(tqdm(chunks, desc="throughput chunks")):
+    for c, part in enumerate(tqdm(chunks, desc="throughput chunks", disable=not show_progress)):
         order = ["naive", *rerankers] if c % 2 == 0 else ["naive", *rerankers][::-1]
         for name in order:
             start = time.perf_counter()
@@ -170,7 +171,7 @@ def int8_quality(scores: dict[str, dict[str, np.ndarray]], cands: dict, qrels: d
 
 def trained_model_quality(
     path: Path, dataset: Any, n: int, depth: int, seed: int, backends: Sequence[str] = (),
-    precisions: Sequence[str] = ("int8",),
+    precisions: Sequence[str] = ("int8",), show_progress: bool = True,
 ) -> dict[str, Any]:
     """`int8_quality` of a trained cross-encoder on `n` sampled queries (0: all), BM25 top `depth`.
 
@@ -190,7 +191,9 @@ def trained_model_quality(
     scores = {}
     for name, backend, precision in variants:
         reranker = pairs_only(
-            CrossEncoderReranker.load(str(path), device="cpu", backend=backend, precision=precision, show_progress=True)
+            CrossEncoderReranker.load(
+                str(path), device="cpu", backend=backend, precision=precision, show_progress=show_progress
+            )
         )
         scores[name] = dict(zip(qids, reranker.score([ds.queries[q] for q in qids], [cands[q] for q in qids])))
     return {"model": str(path), **int8_quality(scores, cands, dataset.qrels)}
