@@ -46,6 +46,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.paths import project_dir, shared_dir
+from benchmarks.perf.backends import installed_backends
 from benchmarks.perf.flops import attention_flops, dense_flops, executed_dense_share
 from benchmarks.perf.measure import load_averages
 from benchmarks.perf.models import default_cross_encoder
@@ -150,19 +151,6 @@ def _ratios(result: dict) -> dict[str, Any]:
     }
 
 
-def _backends(spec: str) -> list[str]:
-    """The extra backends asked for, less onnx / openvino where not installed (the report lists what ran)."""
-    from retrieval.onnx_forward import onnx_available
-    from retrieval.openvino_forward import openvino_available
-
-    asked = [b.strip() for b in spec.split(",") if b.strip()]
-    unknown = sorted(set(asked) - {"torch", "packed", "onnx", "openvino"})
-    if unknown:
-        raise SystemExit(f"error: unknown backends {unknown}; choose from torch, packed, onnx, openvino")
-    installed = {"onnx": onnx_available(), "openvino": openvino_available()}
-    return [b for b in asked if installed.get(b, True)]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from retrieval.progress import quiet_progress
@@ -214,7 +202,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     precisions = ["fp32"] + ([] if args.no_int8 else ["int8"]) + ([] if args.no_bf16 else ["bf16"])
     for precision in precisions[1:]:
         rerankers[precision] = pairs_only(CrossEncoderReranker.load(str(model_path), precision=precision, **options))
-    backends = _backends(args.backends)
+    backends = installed_backends(args.backends, ("torch", "packed", "onnx", "openvino"))
     for backend in backends:
         for precision in precisions:
             if (backend, precision) in NOT_OFFERED:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.paths import project_dir, shared_dir
+from benchmarks.perf.backends import installed_backends
 from benchmarks.perf.measure import FaissThreads, faiss_default_threads, load_summary
 from benchmarks.perf.stage1_bulk import section_bulk
 from benchmarks.perf.stage1_encoder import section_build, section_latency, section_threads
@@ -113,19 +114,6 @@ def _build_model(args: argparse.Namespace, workdir: Path) -> tuple[Path, str]:
     return default_bi_encoder(args.tokenizer, workdir, args.max_length)
 
 
-def _bulk_backends(spec: str) -> list[str]:
-    """The exported backends asked for bulk runs, less those not installed."""
-    from retrieval.onnx_forward import onnx_available
-    from retrieval.openvino_forward import openvino_available
-
-    asked = [b.strip() for b in spec.split(",") if b.strip()]
-    unknown = sorted(set(asked) - {"onnx", "openvino"})
-    if unknown:
-        raise SystemExit(f"error: unknown bulk backends {unknown}; choose from onnx, openvino")
-    installed = {"onnx": onnx_available(), "openvino": openvino_available()}
-    return [b for b in asked if installed[b]]
-
-
 def _ratios(results: dict[str, Any]) -> dict[str, Any]:
     """The run's headline figures, each from this one run (None for a section not run)."""
     latency = results.get("latency_end") or results.get("latency_start") or {}
@@ -195,9 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
             threads = [int(t) for t in args.bulk_threads.split(",") if t.strip()]
             bulk_corpus = _scifact(args.dataset, args.bulk_docs, 1)[0]
-            results["bulk"] = section_bulk(
-                encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n, _bulk_backends(args.bulk_backends)
-            )
+            exported = installed_backends(args.bulk_backends, ("onnx", "openvino"))
+            results["bulk"] = section_bulk(encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n, exported)
         if "precision" in sections:
             print("precision ...", file=sys.stderr)
             from benchmarks.collection import load_beir, sample_corpus

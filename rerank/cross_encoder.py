@@ -282,7 +282,7 @@ class CrossEncoderReranker:
 
     def _backend_used(self) -> str:
         if self.onnx is not None:
-            return "openvino" if self.backend == "openvino" else "onnx"
+            return self.backend  # "onnx" or "openvino": only they make an exported forward
         return "packed" if self.packed is not None else "torch"
 
     # -- scoring -------------------------------------------------------------------------------

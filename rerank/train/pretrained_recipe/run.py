@@ -51,16 +51,11 @@ def pretrained_models(
         >>> made = pretrained_models("sentence-transformers/all-MiniLM-L6-v2", "scifact", q, qrels, Path(".cache/p"))  # doctest: +SKIP
         >>> Searcher(index, Encoder.load(str(made.encoder_path)), CrossEncoderReranker.load(str(made.reranker_path)))  # doctest: +SKIP
     """
-    from indexes import read_corpus
-    from retrieval.errors import ModelLoadError
     from retrieval.indexing import build_index
-    from retrieval.pretrained import ensure_model, offline_hint
 
-    base_path = Path(ensure_model(base))
-    if not base_path.is_dir():
-        raise ModelLoadError(f"cannot fine-tune {base!r}: it is not a local model folder. {offline_hint(base)}")
-    docs = read_corpus(corpus)
-    folder, fingerprint, identity = _cache_folder(base_path, docs, train_queries, train_qrels, cache_dir, seed, budget)
+    base_path, docs, folder, fingerprint, identity = _locate(
+        base, corpus, train_queries, train_qrels, cache_dir, seed, budget
+    )
     key = folder.name
     found = cached_models(folder, base_path)
     if found is not None:
@@ -96,32 +91,35 @@ def cached_pretrained_models(
     None also when `base` cannot be had (not installed, not a folder). Used by the speed benchmarks to
     time the cross-encoder a main job (`python -m benchmarks.run scifact`) has already trained.
     """
-    from indexes import read_corpus
     from retrieval.errors import ModelLoadError
-    from retrieval.pretrained import ensure_model
 
     try:
-        base_path = Path(ensure_model(base))
+        base_path, _, folder, _, _ = _locate(base, corpus, train_queries, train_qrels, cache_dir, seed, budget)
     except ModelLoadError:
         return None
-    if not base_path.is_dir():
-        return None
-    docs = read_corpus(corpus)
-    folder, _, _ = _cache_folder(base_path, docs, train_queries, train_qrels, cache_dir, seed, budget)
     return cached_models(folder, base_path)
 
 
-def _cache_folder(
-    base_path: Path, docs: list[Any], train_queries: Any, train_qrels: Any, cache_dir: Path, seed: int,
+def _locate(
+    base: str, corpus: Any, train_queries: Any, train_qrels: Any, cache_dir: Path, seed: int,
     budget: PretrainedBudget,
-) -> tuple[Path, str, dict[str, str]]:
-    """(the run's cache folder, its data fingerprint, the base's identity)."""
+) -> tuple[Path, list[Any], Path, str, dict[str, str]]:
+    """(the base's verified folder, the documents, the run's cache folder, its data fingerprint, the
+    base's identity). Raises `retrieval.ModelLoadError` when the base cannot be had as a local folder."""
+    from indexes import read_corpus
     from rerank.train.recipe.cache import data_fingerprint
+    from retrieval.errors import ModelLoadError
+    from retrieval.pretrained import ensure_model, offline_hint
 
+    base_path = Path(ensure_model(base))
+    if not base_path.is_dir():
+        raise ModelLoadError(f"cannot fine-tune {base!r}: it is not a local model folder. {offline_hint(base)}")
+    docs = read_corpus(corpus)
     labelled = bool(train_qrels)
     identity = model_identity(base_path)
     fingerprint = data_fingerprint(docs, train_queries if labelled else None, train_qrels if labelled else None)
-    return Path(cache_dir) / cache_key(budget, labelled, seed, identity, fingerprint), fingerprint, identity
+    folder = Path(cache_dir) / cache_key(budget, labelled, seed, identity, fingerprint)
+    return base_path, docs, folder, fingerprint, identity
 
 
 def _record(run: steps.PretrainedRun, key: str, fingerprint: str, identity: dict[str, str]) -> PretrainedModels:
