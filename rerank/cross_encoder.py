@@ -124,7 +124,6 @@ class CrossEncoderReranker:
         self.tokenizer = model.tokenizer
         self.max_length = self._resolve_max_length(max_length)
         on_cpu = model.device.type == "cpu"
-        hf_model = getattr(model, "model", None)
         if backend not in RERANK_BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(RERANK_BACKENDS)}, got {backend!r}")
         if packed is not None and backend != "auto":
@@ -137,9 +136,9 @@ class CrossEncoderReranker:
             raise ValueError(f"backend={backend!r} runs on the CPU only; load the model with device='cpu'")
         self.backend = backend
         if packed is None:
-            packed = on_cpu and PackedBert.supports(hf_model)
-        elif packed and not PackedBert.supports(hf_model):
-            raise ValueError(f"packed=True needs a BERT classifier: {PackedBert.unsupported_reason(hf_model)}")
+            packed = on_cpu and PackedBert.supports(model)
+        elif packed and not PackedBert.supports(model):
+            raise ValueError(f"packed=True needs a BERT cross-encoder: {PackedBert.unsupported_reason(model)}")
         if precision is None:
             precision = "int8" if int8 else "fp32"
         if precision not in PRECISIONS:
@@ -161,7 +160,7 @@ class CrossEncoderReranker:
             model.to(torch.bfloat16)
         self.precision = precision
         self.int8 = bool(int8)
-        self.packed = PackedBert(hf_model, int8=self.int8) if packed else None
+        self.packed = PackedBert(model, int8=self.int8) if packed else None
         self.onnx = None  # the exported forward: ONNX Runtime or OpenVINO (backend "onnx" or "openvino")
         if backend == "onnx":
             from retrieval.onnx_forward import OnnxForward

@@ -1,14 +1,16 @@
-"""A packed, padding-free inference forward for BERT sequence classifiers (most cross-encoders).
+"""A packed, padding-free inference forward for BERT cross-encoders.
 
-`PackedBert(model)(input_ids, token_type_ids, lengths)` gives the same logits as
-``BertForSequenceClassification(...).logits`` (fp32; differences are float rounding, about 1e-7),
-with less work on a CPU:
+`PackedBert(model)(input_ids, token_type_ids, lengths)` gives the same logits as the model's own
+forward (fp32; differences are float rounding, about 1e-7), with less work on a CPU. Two heads:
+``BertForSequenceClassification`` (pooled [CLS], most cross-encoders), and a sentence-transformers
+CrossEncoder of modules Transformer (a ``BertModel``), mean Pooling and a linear Dense writing
+``scores`` (`rerank.train.initial.mean_pooling_cross_encoder`). It runs:
 
 - no padding: the pairs of a batch are concatenated into one token matrix, so every linear layer
   runs on real tokens only, and attention runs per pair with no mask;
-- the last layer computes only what the classifier reads: keys and values for every token, but
-  queries, attention output, feed-forward and layer norms for the [CLS] token alone
-  (about a sixth of the encoder's work for a 6-layer model);
+- with the [CLS] head, the last layer computes only what the classifier reads: keys and values for
+  every token, but queries, attention output, feed-forward and layer norms for the [CLS] token alone
+  (about a sixth of the encoder's work for a 6-layer model); the mean head reads every token;
 - fused kernels where PyTorch has them (oneDNN linear + bias + GELU, linear + bias + residual add),
   and one matrix product for the query, key and value projections.
 
@@ -16,8 +18,8 @@ With ``int8=True`` the linear layers run as int8 dynamic quantisation (weights p
 activations per batch), a faster approximation whose ranking quality is to be checked.
 
 It is a snapshot: the stacked QKV matrices (and int8 weights) are copies, so build it after the
-weights are final. Models that are not a plain BERT classifier are refused by `supports`, and
-callers keep the model's own forward for them.
+weights are final. Other models are refused by `supports`, and callers keep the model's own
+forward for them.
 """
 
 from __future__ import annotations
@@ -103,55 +105,106 @@ class _Layer:
         self.ln2 = layer.output.LayerNorm
 
 
+def _checked_bert(body: Any) -> tuple[Any] | str:
+    """(body,) when its config is what the packed forward reproduces, else why not."""
+    config = body.config
+    positions = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    checks = {
+        "hidden_act": (getattr(config, "hidden_act", None), "gelu"),
+        "position_embedding_type": (positions, "absolute"),
+        "is_decoder": (bool(getattr(config, "is_decoder", False)), False),
+    }
+    for key, (value, wanted) in checks.items():
+        if value != wanted:
+            return f"config.{key} is {value!r}, the packed forward supports {wanted!r}"
+    if config.hidden_size % config.num_attention_heads:
+        return "hidden_size is not a multiple of num_attention_heads"
+    return (body,)
+
+
 def _norm(x: torch.Tensor, ln: Any) -> torch.Tensor:
     return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
 
 
+def _mean_head(model: Any) -> tuple[Any, Any] | str:
+    """(BertModel, linear head) of a CrossEncoder made of Transformer, mean Pooling and a linear Dense
+    writing ``scores``, or why `model` is not one."""
+    from sentence_transformers.base.modules import Dense
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    parts = list(model)
+    if len(parts) != 3 or not isinstance(parts[1], Pooling) or not isinstance(parts[2], Dense):
+        return f"its modules are {[type(p).__name__ for p in parts]}, not Transformer, Pooling, Dense"
+    pooling, dense = parts[1], parts[2]
+    if pooling.pooling_mode != "mean" or not pooling.include_prompt:
+        return f"its pooling is {pooling.pooling_mode!r}, the packed forward supports 'mean' over every token"
+    if dense.module_output_name != "scores" or not isinstance(dense.activation_function, torch.nn.Identity):
+        return "its Dense head is not a linear layer writing 'scores'"
+    if getattr(dense, "use_residual", False):
+        return "its Dense head has a residual"
+    body = getattr(parts[0], "model", None)
+    if type(body).__name__ != "BertModel":
+        return f"its transformer is a {type(body).__name__}, not a BertModel"
+    return body, dense.linear
+
+
 class PackedBert:
-    """Padding-free fp32 inference for a Hugging Face ``BertForSequenceClassification``.
+    """Padding-free inference for a BERT cross-encoder.
 
     Args:
-        model: the classifier (eval mode; dropout is not applied).
-        int8: run the linear layers with int8 dynamic quantisation.
+        model: a Hugging Face ``BertForSequenceClassification``, a sentence-transformers CrossEncoder
+            wrapping one, or a CrossEncoder of Transformer (``BertModel``), mean Pooling and a
+            linear Dense head (eval mode; dropout is not applied).
+        int8: run the encoder's linear layers with int8 dynamic quantisation.
 
     Example:
-        >>> packed = PackedBert(cross_encoder.model)  # doctest: +SKIP
+        >>> packed = PackedBert(cross_encoder)  # doctest: +SKIP
         >>> packed(ids, token_types, [12, 40]).shape  # doctest: +SKIP
         torch.Size([2, 1])
     """
 
     def __init__(self, model: Any, int8: bool = False) -> None:
-        reason = self.unsupported_reason(model)
-        if reason:
-            raise ValueError(f"PackedBert cannot run this model: {reason}")
-        self.model = model
-        config = model.config
+        found = self._parts(model)
+        if isinstance(found, str):
+            raise ValueError(f"PackedBert cannot run this model: {found}")
+        self.bert, self.head, self.pooling = found
+        config = self.bert.config
         self.heads = config.num_attention_heads
         self.hidden = config.hidden_size
         self.head_dim = self.hidden // self.heads
         self.int8 = int8
-        self.layers = [_Layer(layer, self.hidden, int8) for layer in model.bert.encoder.layer]
+        self.layers = [_Layer(layer, self.hidden, int8) for layer in self.bert.encoder.layer]
 
     @staticmethod
-    def unsupported_reason(model: Any) -> str | None:
-        """Why `model` is not a plain BERT classifier this forward reproduces, or None."""
+    def _parts(model: Any) -> tuple[Any, Any, str] | str:
+        """(BertModel, head, ``"cls"`` or ``"mean"``), or why `model` is not supported."""
+        from sentence_transformers import CrossEncoder
+
+        if isinstance(model, CrossEncoder):
+            if len(model) > 1:
+                found = _mean_head(model)
+                if isinstance(found, str):
+                    return found
+                body, linear = found
+                checked = _checked_bert(body)
+                return checked if isinstance(checked, str) else (body, linear, "mean")
+            model = model.model
         config = getattr(model, "config", None)
         if type(model).__name__ != "BertForSequenceClassification" or config is None:
             return f"{type(model).__name__} is not a BertForSequenceClassification"
-        positions = getattr(config, "position_embedding_type", "absolute") or "absolute"
-        checks = {
-            "hidden_act": (getattr(config, "hidden_act", None), "gelu"),
-            "position_embedding_type": (positions, "absolute"),
-            "is_decoder": (bool(getattr(config, "is_decoder", False)), False),
-        }
-        for key, (value, wanted) in checks.items():
-            if value != wanted:
-                return f"config.{key} is {value!r}, the packed forward supports {wanted!r}"
         if model.bert.pooler is None:
             return "the model has no pooler"
-        if config.hidden_size % config.num_attention_heads:
-            return "hidden_size is not a multiple of num_attention_heads"
-        return None
+        checked = _checked_bert(model.bert)
+        if isinstance(checked, str):
+            return checked
+        pooler = model.bert.pooler
+        return model.bert, lambda cls: model.classifier(pooler.activation(pooler.dense(cls))), "cls"
+
+    @classmethod
+    def unsupported_reason(cls, model: Any) -> str | None:
+        """Why `model` is not a BERT cross-encoder this forward reproduces, or None."""
+        found = cls._parts(model)
+        return found if isinstance(found, str) else None
 
     @classmethod
     def supports(cls, model: Any) -> bool:
@@ -159,7 +212,7 @@ class PackedBert:
         return cls.unsupported_reason(model) is None
 
     def _embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
-        emb = self.model.bert.embeddings
+        emb = self.bert.embeddings
         positions = torch.cat([torch.arange(n, device=input_ids.device) for n in lengths])
         x = emb.word_embeddings(input_ids) + emb.token_type_embeddings(token_type_ids)
         x = x + emb.position_embeddings(positions)
@@ -201,7 +254,7 @@ class PackedBert:
         ones = [1] * len(lengths)
         starts = torch.tensor([0, *lengths[:-1]], device=x.device).cumsum(0)
         for i, layer in enumerate(self.layers):
-            if i < len(self.layers) - 1:
+            if i < len(self.layers) - 1 or self.pooling == "mean":
                 qkv = layer.qkv(x)
                 x = self._feed_forward(layer, self._attention(qkv[:, :d], qkv[:, d:], lengths, lengths), x)
             else:  # only [CLS] reaches the classifier: its query, against every token's key and value
@@ -209,5 +262,9 @@ class PackedBert:
                 x = x.index_select(0, starts)
                 q = layer.q(x)
                 x = self._feed_forward(layer, self._attention(q, kv, lengths, ones), x)
-        pooled = self.model.bert.pooler.activation(self.model.bert.pooler.dense(x))
-        return self.model.classifier(pooled)
+        if self.pooling == "mean":  # every token of each pair, as sentence-transformers' Pooling("mean")
+            counts = torch.tensor(lengths, device=x.device)
+            pair = torch.repeat_interleave(torch.arange(len(lengths), device=x.device), counts)
+            x = torch.zeros(len(lengths), d, dtype=x.dtype, device=x.device).index_add_(0, pair, x)
+            x = x / counts.unsqueeze(1).to(x.dtype)
+        return self.head(x)

@@ -70,8 +70,11 @@ def unsupported_reason(model: Any, output: str = "sentence_embedding") -> str | 
     modules = list(model) if hasattr(model, "__iter__") else []
     kinds = [type(m).__name__ for m in modules]
     if output == "scores":
-        if kinds != ["Transformer"]:
-            return f"its modules are {kinds or 'unknown'}; the ONNX backend exports a cross-encoder of one Transformer"
+        if kinds not in (["Transformer"], ["Transformer", "Pooling", "Dense"]):
+            return (
+                f"its modules are {kinds or 'unknown'}; the ONNX backend exports a cross-encoder of one Transformer, "
+                "or of Transformer, Pooling, Dense"
+            )
     elif kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
         return f"its modules are {kinds or 'unknown'}; the ONNX backend exports Transformer, Pooling[, Normalize]"
     pooling = modules[1] if len(modules) > 1 else None
@@ -184,7 +187,7 @@ class OnnxForward:
 
     Args:
         model: a loaded ``SentenceTransformer`` (Transformer, Pooling[, Normalize]) or
-            ``CrossEncoder`` (one Transformer; ``output="scores"``) on the CPU.
+            ``CrossEncoder`` (one Transformer, or Transformer, Pooling, Dense; ``output="scores"``) on the CPU.
         cache_dir: where exports are kept (default `default_onnx_cache`).
         threads: ONNX Runtime intra-op threads for this session.
         output: ``"sentence_embedding"`` (bi-encoder) or ``"scores"`` (cross-encoder logits).

@@ -51,7 +51,7 @@ class OpenVinoForward:
 
     Args:
         model: a loaded ``SentenceTransformer`` (Transformer, Pooling[, Normalize]) or
-            ``CrossEncoder`` (one Transformer; ``output="scores"``) on the CPU.
+            ``CrossEncoder`` (one Transformer, or Transformer, Pooling, Dense; ``output="scores"``) on the CPU.
         cache_dir: where the ONNX export is kept (default `retrieval.onnx_forward.default_onnx_cache`).
         threads: OpenVINO inference threads.
         output: ``"sentence_embedding"`` (bi-encoder) or ``"scores"`` (cross-encoder logits).

@@ -132,6 +132,39 @@ def test_packed_refuses_other_models():
         PackedBert(model)
 
 
+def test_mean_pooling_head_runs_the_same_on_every_backend(ce1_path, tmp_path):
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from rerank.train.config import CrossEncoderConfig
+    from rerank.train.initial import initial_cross_encoder, mean_pooling_cross_encoder
+
+    torch.manual_seed(0)
+    built = mean_pooling_cross_encoder(ce1_path, num_labels=1, max_length=64)
+    with torch.no_grad():
+        built[2].linear.weight.normal_(0, 1.0)  # a head that spreads the pairs apart
+    built.save(str(tmp_path / "mean"))
+    model = CrossEncoder(str(tmp_path / "mean"), device="cpu")
+    assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "Dense"]
+    torch_logits = CrossEncoderReranker(model, "m", backend="torch").outputs(PAIRS).logits
+    assert np.ptp(torch_logits) > 1e-3
+    packed = CrossEncoderReranker(CrossEncoder(str(tmp_path / "mean"), device="cpu"), "m")
+    assert packed.info()["backend"] == "packed"  # chosen by default on a CPU
+    np.testing.assert_allclose(packed.outputs(PAIRS).logits, torch_logits, atol=1e-5)
+    int8 = CrossEncoderReranker(CrossEncoder(str(tmp_path / "mean"), device="cpu"), "m", precision="int8").outputs(PAIRS)
+    assert np.abs(int8.logits - torch_logits).max() > 0
+    assert np.corrcoef(int8.logits.ravel(), torch_logits.ravel())[0, 1] > 0.95
+
+    other = CrossEncoder(str(tmp_path / "mean"), device="cpu")
+    other[1] = Pooling(other[1].get_embedding_dimension(), "max")
+    assert "'max'" in PackedBert.unsupported_reason(other)
+    assert CrossEncoderReranker(other, "m").info()["backend"] == "torch"
+    with pytest.raises(ValueError, match="head must be one of"):
+        CrossEncoderConfig(head="max")
+    with pytest.raises(ValueError, match="fine-tunes a given model"):
+        initial_cross_encoder(CrossEncoderConfig(head="mean", tokenizer=str(ce1_path)), tmp_path / "work")
+
+
 def test_fast_and_fallback_paths_agree(ce1_path, ce2_path):
     for path in (ce1_path, ce2_path):
         packed = CrossEncoderReranker.load(str(path), device="cpu", workers=2, max_tokens=64)

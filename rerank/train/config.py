@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from retrieval.config_io import JsonConfig
 
-__all__ = ["CrossEncoderConfig"]
+__all__ = ["HEADS", "CrossEncoderConfig"]
+
+# What scores a fine-tuned pair (`CrossEncoderConfig.head`).
+HEADS = ("cls", "mean")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,11 @@ class CrossEncoderConfig(JsonConfig):
             token vectors initialise the word embeddings (BERT: projected to its width; kernel: copied,
             at the static model's width).
         num_labels: 1 (one logit, sigmoid, BCEWithLogitsLoss) or 2 (softmax, cross-entropy).
+        head: fine-tuning `model`, what scores the pair: ``"cls"`` the model's sequence-classification
+            head (BERT: the pooled first token, its pooler kept from the checkpoint, a new classifier),
+            ``"mean"`` the mean of the pair's token vectors and a new linear layer (sentence-transformers
+            modules Transformer, Pooling, Dense): pools the way a sentence-transformers bi-encoder's
+            body was trained. From scratch only ``"cls"``.
         max_length: tokens per (query, passage) pair.
         epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimiser schedule (learning
             rate by default 2e-5 fine-tuning, 3e-4 a scratch BERT, 3e-2 a kernel model, whose few
@@ -67,6 +75,7 @@ class CrossEncoderConfig(JsonConfig):
     )
     init_embeddings: str | None = None
     num_labels: int = 1
+    head: str = "cls"
     max_length: int = 256
     epochs: int = 2
     batch_size: int = 32
@@ -94,6 +103,8 @@ class CrossEncoderConfig(JsonConfig):
     def __post_init__(self) -> None:
         if self.architecture not in ("bert", "kernel"):
             raise ValueError(f"architecture must be 'bert' or 'kernel', got {self.architecture!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
         if self.num_labels not in (1, 2):
             raise ValueError(f"num_labels must be 1 (sigmoid) or 2 (softmax), got {self.num_labels}")
         if not 0.0 < self.validation_fraction < 1.0:

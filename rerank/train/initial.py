@@ -8,7 +8,23 @@ from typing import Any
 
 from rerank.train.config import CrossEncoderConfig
 
-__all__ = ["copy_static_embeddings", "initial_cross_encoder"]
+__all__ = ["copy_static_embeddings", "initial_cross_encoder", "mean_pooling_cross_encoder"]
+
+
+def mean_pooling_cross_encoder(model: str | Path, num_labels: int = 1, max_length: int = 256) -> Any:
+    """A CrossEncoder of `model`'s transformer body, the mean of the pair's token vectors, and a new linear head.
+
+    sentence-transformers modules (Transformer, Pooling, Dense writing ``scores``), so it saves and loads as
+    any CrossEncoder folder. The head is drawn from torch's current seed.
+    """
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    body = Transformer(str(model), transformer_task="feature-extraction", max_seq_length=max_length)
+    width = body.get_embedding_dimension()
+    head = Dense(width, num_labels, activation_function=None, module_input_name="sentence_embedding", module_output_name="scores")
+    return CrossEncoder(modules=[body, Pooling(width, "mean"), head], device="cpu")
 
 
 def copy_static_embeddings(model: Any, static_model_path: str | Path) -> int:
@@ -59,7 +75,11 @@ def initial_cross_encoder(
     if config.model is not None:
         from retrieval.pretrained import ensure_model
 
+        if config.head == "mean":
+            return mean_pooling_cross_encoder(ensure_model(config.model), config.num_labels, config.max_length)
         return CrossEncoder(ensure_model(config.model), num_labels=config.num_labels, max_length=config.max_length, device="cpu")
+    if config.head != "cls":
+        raise ValueError(f"head={config.head!r} fine-tunes a given model: set CrossEncoderConfig.model, or head='cls'")
     if not config.tokenizer:
         raise ValueError("training a cross-encoder from scratch needs a tokenizer folder (CrossEncoderConfig.tokenizer)")
     if not (Path(config.tokenizer) / "tokenizer.json").exists():

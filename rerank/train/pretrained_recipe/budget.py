@@ -64,6 +64,8 @@ class PretrainedBudget:
         """The settings a run with or without labels reads (what its cache key hashes)."""
         stage2 = self.stage2(labelled)
         cross_encoder = None if stage2 is None else {k: v for k, v in stage2.to_dict().items() if k not in _SCRATCH_ONLY}
+        if cross_encoder is not None and cross_encoder["head"] == "cls":  # keys made before the option existed
+            del cross_encoder["head"]
         if labelled:
             bi_encoder = self.bi_encoder.to_dict()
             return {"bi_encoder": {k: bi_encoder[k] for k in STAGE1_FIELDS}, "cross_encoder": cross_encoder}

@@ -23,7 +23,7 @@ RECIPE_VERSION = 9
 # before the field existed), so adding an option does not move the key of a recipe that leaves it off.
 _KEY_SILENT_DEFAULTS = {
     "bi_encoder": {"vocab_sizes": ()},
-    "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "fuse_sentences": False, "weight_rule": "best"},
+    "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "fuse_sentences": False, "weight_rule": "best", "head": "cls"},
 }
 # Fields the configs no longer have, at the one value every run had: written into the key as before,
 # so removing an option does not move the key either.
