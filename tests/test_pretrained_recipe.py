@@ -187,7 +187,10 @@ def test_the_cache_key_is_stable_and_moves_with_what_changes_the_models():
     corpus_only = cache_key(DEFAULT, False, 0, base, "data")
     assert cache_key(replace(DEFAULT, bi_encoder=DEFAULT.bi_encoder.replace(epochs=5)), False, 0, base, "data") == corpus_only
     # pinned: a change that moves it retrains every cached model, so it is made on purpose (PRETRAINED_RECIPE_VERSION)
-    assert key == "6a78a05ca0bc8fe4"
+    assert key == "ab7bd80c00a81f19"
+    # the recipe before the head option (BERT [CLS] head, one-SE rule) keeps the key it had
+    before = replace(DEFAULT, cross_encoder=DEFAULT.cross_encoder.replace(head="cls", weight_rule="one-se"))
+    assert cache_key(before, True, 0, base, "data") == "6a78a05ca0bc8fe4"
 
 
 # Smaller than FAST: 32-token texts, so that the real model trains in seconds.

@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--head", default="mean")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the recipe's)")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--cached-head", default="cls", help="the head of the recipe whose cached stage 1 is used")
     parser.add_argument("--data-dir", default="../shared/datasets")
     parser.add_argument("--cache-dir", default=".cache/benchmarks")
     parser.add_argument("--out", default="/tmp/stage2-head")
@@ -39,7 +40,8 @@ def main() -> None:
 
     data = load_dataset("scifact", data_dir=args.data_dir)
     made = cached_pretrained_models(
-        MINILM, data.corpus, data.train_queries, data.train_qrels, Path(args.cache_dir) / "pretrained" / "scifact", args.seed
+        MINILM, data.corpus, data.train_queries, data.train_qrels, Path(args.cache_dir) / "pretrained" / "scifact", args.seed,
+        replace(DEFAULT, cross_encoder=replace(DEFAULT.cross_encoder, head=args.cached_head)),
     )
     if made is None:
         raise SystemExit(f"no cached main-job models for seed {args.seed}: run python -m benchmarks.run scifact --seed {args.seed}")

@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="from scratch: the tokenizer folder")
     p.add_argument("--init-embeddings", help="from scratch: a StaticEmbedding model (same tokenizer) to copy vectors from")
     p.add_argument("--num-labels", type=int, choices=[1, 2])
+    p.add_argument("--head", choices=["cls", "mean"],
+                   help="fine-tuning --model: its classification head (cls, default) or the mean of the pair's tokens")
+    p.add_argument("--weight-rule", choices=["best", "one-se"], dest="weight_rule",
+                   help="with --fuse-stage1: how the stage-1 weight is picked on held-out queries")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from retrieval.progress import quiet_progress
     from retrieval.train.data import read_train_split
 
-    names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "epochs", "batch_size",
+    names = ("model", "architecture", "tokenizer", "init_embeddings", "num_labels", "head", "weight_rule", "epochs", "batch_size",
              "learning_rate", "embedding_learning_rate", "max_length", "negatives_per_query", "depth", "negative_depth",
              "stage1_offset", "beta", "seed")
     try:  # the configuration and the data: any ValueError here is about the input
