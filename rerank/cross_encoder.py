@@ -2,9 +2,11 @@
 
 How a call runs: every (query, passage) pair of the call (all queries together) is tokenized once,
 keeping the query and cutting the passage at the model's maximum length; pairs are sorted by length
-and grouped into batches by a token budget. BERT classifiers (most cross-encoders) on a CPU then run
-through `PackedBert` (no padding, [CLS]-only last layer, fused kernels), one batch per worker thread;
-any other model runs through its own sentence-transformers forward on padded, length-sorted batches.
+and grouped into batches by a token budget. BERT cross-encoders on a CPU (a BERT classifier, as most
+are, or the mean-pooling head of `rerank.train.initial.mean_pooling_cross_encoder`) then run through
+`PackedBert` (no padding, a [CLS]-only last layer for the classifier, fused kernels), one batch per
+worker thread; any other model runs through its own sentence-transformers forward on padded,
+length-sorted batches.
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ class CrossEncoderReranker:
             inference precision instead), which CPUs with AMX or AVX-512 BF16 run several times
             faster than fp32; approximate; torch, packed and openvino backends.
             ``benchmarks.perf_rerank`` measures each against fp32 (docs/speed.md).
-        packed: use the padding-free BERT forward; default: when the model is a BERT classifier on CPU.
+        packed: use the padding-free BERT forward; default: when `PackedBert` supports the model, on CPU.
             The older spelling of `backend` (True: "packed", False: "torch"); give one or the other.
-        backend: ``"auto"`` (default: "packed" where the model is a BERT classifier on CPU, else
+        backend: ``"auto"`` (default: "packed" where `PackedBert` supports the model on CPU, else
             "torch"), ``"torch"`` (the model's own padded forward), ``"packed"`` (`rerank.packed_bert`)
             ``"onnx"`` (ONNX Runtime on an export cached by weights checksum, `retrieval.onnx_forward`;
             CPU; needs the ``onnx`` extra) or ``"openvino"`` (OpenVINO compiling the same export,
