@@ -67,6 +67,23 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+
+def _head_words(recipe: Mapping) -> str:
+    """How the recipe's cross-encoder head reads in the report (recipes before the option used [CLS])."""
+    head = (recipe.get("settings", {}).get("cross_encoder") or {}).get("head", "cls")
+    if head == "mean":
+        return "a new one-logit head on the mean of the pair's tokens"
+    return "a new one-logit head on [CLS] and the pooler"
+
+
+def _rule_words(calibration: Mapping) -> str:
+    """The weight rule and query count the calibration records, as a parenthesis (empty when absent)."""
+    fusion = calibration.get("fusion") or {}
+    if not fusion.get("rule"):
+        return ""
+    rule = {"best": "the best", "one-se": "the one-standard-error"}.get(fusion["rule"], fusion["rule"])
+    return f" ({rule} of {len(fusion.get('grid', {}))} weights on {fusion.get('queries', '?')} queries)"
+
 def _models(result: Mapping[str, Any]) -> list[str]:
     models = result.get("models", {})
     lines = []
@@ -96,8 +113,9 @@ def _models(result: Mapping[str, Any]) -> list[str]:
             stage2 = (
                 "no stage 2 (without labels the recipe trains no cross-encoder)"
                 if recipe.get("stage2") == "none"
-                else "stage 2 a cross-encoder on its body (new one-logit head), trained on that stage 1's candidates, "
+                else f"stage 2 a cross-encoder on its body ({_head_words(recipe)}), trained on that stage 1's candidates, "
                 f"stage-1 weight {calibration.get('stage1_weight', 0):.3g} chosen on held-out training queries"
+                f"{_rule_words(calibration)}"
             )
             lines.append(
                 f"- fine-tuned here from the pretrained `{base.get('hub') or base.get('name')}` (revision "

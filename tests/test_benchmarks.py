@@ -394,3 +394,31 @@ def test_the_report_of_a_corpus_only_pretrained_run_says_no_cross_encoder_was_tr
     }))
     report = render_report(result, load_config("scifact"))
     assert "no stage 2 (without labels the recipe trains no cross-encoder)" in report and "stage-1 weight" not in report
+
+
+def test_the_report_of_a_labelled_pretrained_run_names_the_head_and_the_weight_rule():
+    import json
+
+    from benchmarks.config import load_config
+    from benchmarks.report import render_report
+
+    def report_for(cross_encoder: dict, rule: str) -> str:
+        calibration = {"stage1_weight": 1.95, "fusion": {"rule": rule, "queries": 81, "grid": {"0": 0.6, "1.95": 0.8}}}
+        recipe = {"stage1": "fine-tuned", "stage2": "fine-tuned", "calibration": calibration, "labels": "train qrels",
+                  "cached": True, "settings": {"cross_encoder": cross_encoder},
+                  "base": {"hub": "sentence-transformers/all-MiniLM-L6-v2", "revision": "r"}, "budget": "default"}
+        result = json.loads(json.dumps({
+            "dataset": "tiny", "split": "test", "source": "here", "documents": 3, "queries": 1, "judgements": 1,
+            "relevance_level": 1, "notes": [], "metrics": ["ndcg@10"],
+            "stages": {"dense": {"ndcg@10": 0.5}}, "subsets": {}, "latency": {}, "sweep": [],
+            "significance": {"pairs": []}, "references": [], "counts": {}, "depths": {}, "timings_s": {"total": 1.0},
+            "models": {"path": "pretrained (fine-tuned)", "encoder": "m", "origin": {"encoder": "pretrained (fine-tuned)"},
+                       "recipe": recipe, "train_seconds": {"total": 1.0}},
+        }))
+        return render_report(result, load_config("scifact"))
+
+    mean = report_for({"head": "mean"}, "best")
+    assert "one-logit head on the mean of the pair's tokens" in mean
+    assert "stage-1 weight 1.95 chosen on held-out training queries (the best of 2 weights on 81 queries)" in mean
+    older = report_for({}, "one-se")  # recipes made before the head option recorded none: [CLS]
+    assert "one-logit head on [CLS] and the pooler" in older and "the one-standard-error of 2 weights" in older

@@ -97,10 +97,8 @@ class PretrainedModels:
 # Stage 2: the base's body, the mean of the pair's token vectors (the pooling the body was trained with as a
 # bi-encoder) and a new one-logit linear head, BCEWithLogitsLoss, two epochs on each query's positives and 3
 # negatives sampled from the top 20 of the stage 1 it will rerank (the best-AP epoch kept); the stage-1
-# weight is the best on held-out queries' top-20 lists (`rerank.train.fusion`). Chosen by 5-fold
-# cross-validation over those held-out training queries, two seeds (docs/pretrained.md): this head and
-# rule 0.8644 nDCG@10, the mean head with the one-standard-error rule 0.8625, the BERT [CLS]/pooler head
-# with the one-SE rule (the previous recipe) 0.8596, with the best rule 0.8300; stage 1 alone 0.8548.
+# weight is the best on held-out queries' top-20 lists (`rerank.train.fusion`). Head and rule were chosen
+# by cross-validation over the held-out training queries (docs/pretrained.md, "Recipe v4").
 _CROSS_ENCODER = CrossEncoderConfig(
     num_labels=1, head="mean", max_length=128, epochs=2, batch_size=16, learning_rate=1e-4, negatives_per_query=3,
     depth=20, validation_fraction=0.1, fuse_stage1=True, weight_rule="best",

@@ -141,8 +141,9 @@ def stage2_data(run: PretrainedRun) -> None:
 
 
 def train_stage2(run: PretrainedRun) -> None:
-    """The cross-encoder: the base's body with a new one-logit head, BCE on the rows; the best-AP epoch
-    kept, its stage-1 weight chosen on the held-out lists and saved with the thresholds."""
+    """The cross-encoder: the base's body with a new one-logit head (the budget's `head`), BCE on the
+    rows; the best-AP epoch kept, its stage-1 weight chosen on the held-out lists and saved with the
+    thresholds."""
     from rerank.train.trainer import train_cross_encoder
 
     if run.data is None:  # `stage2_data` made none: no cross-encoder is trained
