@@ -121,8 +121,9 @@ class BenchmarkConfig:
     device: str | None = None
     # Where the query encoder runs (`retrieval.encoder.BACKENDS`): "auto" puts single queries on ONNX Runtime where installed.
     backend: str = "auto"
-    # The cross-encoder's precision (`rerank.cross_encoder.PRECISIONS`): fp32, int8 or bf16.
-    reranker_precision: str = "fp32"
+    # The cross-encoder's precision: "auto" (`rerank.precision.default_precision`: bf16 on AMX CPUs, else
+    # fp32), or one of `rerank.cross_encoder.PRECISIONS`: fp32, int8, bf16.
+    reranker_precision: str = "auto"
     threads: int | None = None
     stat_test: str = "student"
     max_p: float = 0.05
@@ -142,8 +143,8 @@ class BenchmarkConfig:
 
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.reranker_precision not in ("fp32", "int8", "bf16"):
-            raise ValueError(f"reranker_precision must be fp32, int8 or bf16, got {self.reranker_precision!r}")
+        if self.reranker_precision not in ("auto", "fp32", "int8", "bf16"):
+            raise ValueError(f"reranker_precision must be auto, fp32, int8 or bf16, got {self.reranker_precision!r}")
         if self.stat_test not in ("student", "fisher"):
             raise ValueError(f"stat_test must be 'student' or 'fisher', got {self.stat_test!r}")
 

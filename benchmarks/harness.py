@@ -278,7 +278,7 @@ def run_benchmark(
                     "load reranker",
                     lambda: load_reranker(
                         models.reranker, device=config.device, show_progress=False,
-                        **({"precision": config.reranker_precision} if config.reranker_precision != "fp32" else {}),
+                        **({"precision": config.reranker_precision} if config.reranker_precision != "auto" else {}),
                     ),
                 )
             if not models.reranker:

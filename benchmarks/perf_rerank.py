@@ -198,7 +198,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         f"FFN {config.intermediate_size}, 1 logit, max length {model.max_seq_length})"
     )
     options = {"device": "cpu", "max_tokens": args.max_tokens, "workers": args.workers}
-    rerankers = {"fp32": pairs_only(CrossEncoderReranker.load(str(model_path), **options))}
+    rerankers = {"fp32": pairs_only(CrossEncoderReranker.load(str(model_path), precision="fp32", **options))}
     precisions = ["fp32"] + ([] if args.no_int8 else ["int8"]) + ([] if args.no_bf16 else ["bf16"])
     for precision in precisions[1:]:
         rerankers[precision] = pairs_only(CrossEncoderReranker.load(str(model_path), precision=precision, **options))

@@ -224,7 +224,10 @@ def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any]
             out.append(
                 f"- Reranking pass: {counts['rerank_pairs']:,} pairs, {counts.get('rerank_truncated', 0):,} truncated to "
                 f"the reranker's {info.get('max_length', '?')} tokens (passage cut, query kept)"
-                + (f"; packed forward {info.get('packed')}, {info.get('workers')} workers." if info else ".")
+                + (
+                    f"; {info.get('backend', 'packed' if info.get('packed') else 'torch')} forward in "
+                    f"{info.get('precision', 'fp32')}, {info.get('workers')} workers." if info else "."
+                )
             )
     if "hybrid" in result["stages"]:
         out.append(

@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="torch device for the models (default: best available)")
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument(
-        "--reranker-precision", choices=("fp32", "int8", "bf16"),
-        help="the cross-encoder's precision (default fp32; bf16 is fast on CPUs with AMX; docs/speed.md)",
+        "--reranker-precision", choices=("auto", "fp32", "int8", "bf16"),
+        help="the cross-encoder's precision (default auto: bf16 on CPUs with AMX, else fp32; fp32 for scores "
+        "equal to the model's own forward; docs/speed.md)",
     )
     parser.add_argument(
         "--backend", choices=("auto", "torch", "onnx", "openvino"),

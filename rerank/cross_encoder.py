@@ -11,6 +11,7 @@ length-sorted batches.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from rerank.loading import load_cross_encoder
 from rerank.fusion import fuse_stage1
 from rerank.outputs import PairScores, activation_for, scores_from_logits
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
+from rerank.precision import AUTO, default_precision
 from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
 from retrieval.encoder import document_text
 from retrieval.ensemble_files import read_ensemble
@@ -73,10 +75,12 @@ class CrossEncoderReranker:
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate): torch's
             for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``. The same as
             ``precision="int8"``.
-        precision: ``"fp32"`` (default), ``"int8"`` (as `int8`) or ``"bf16"``: the model's weights and
-            activations in bfloat16 (converted in place; under ``backend="openvino"`` OpenVINO's bf16
-            inference precision instead), which CPUs with AMX or AVX-512 BF16 run several times
-            faster than fp32; approximate; torch, packed and openvino backends.
+        precision: ``None`` or ``"auto"`` (default: `rerank.precision.default_precision`, bf16 on CPUs
+            with AMX tiles for the torch, packed and openvino backends, else fp32; int8 when `int8`),
+            ``"fp32"`` (scores equal to the model's own forward), ``"int8"`` (as `int8`) or ``"bf16"``:
+            the model's weights and activations in bfloat16 (converted in place when asked for by name,
+            on a copy when chosen by default; under ``backend="openvino"`` OpenVINO's bf16 inference
+            precision instead), which CPUs with AMX run several times faster than fp32; approximate.
             ``benchmarks.perf_rerank`` measures each against fp32 (docs/speed.md).
         packed: use the padding-free BERT forward; default: when `PackedBert` supports the model, on CPU.
             The older spelling of `backend` (True: "packed", False: "torch"); give one or the other.
@@ -112,6 +116,7 @@ class CrossEncoderReranker:
         show_progress: bool | None = None,
         backend: str = "auto",
         precision: str | None = None,
+        _owned: bool = False,
     ) -> None:
         import torch
 
@@ -141,10 +146,11 @@ class CrossEncoderReranker:
             packed = on_cpu and PackedBert.supports(model)
         elif packed and not PackedBert.supports(model):
             raise ValueError(f"packed=True needs a BERT cross-encoder: {PackedBert.unsupported_reason(model)}")
-        if precision is None:
-            precision = "int8" if int8 else "fp32"
+        chosen = precision in (None, AUTO)
+        if chosen:
+            precision = default_precision(on_cpu, bool(packed), backend, int8)
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ValueError(f"precision must be one of {AUTO}, {', '.join(PRECISIONS)}, got {precision!r}")
         if int8 and precision != "int8":
             raise ValueError(f"int8=True and precision={precision!r}: give one of them (int8=True is precision='int8')")
         int8 = precision == "int8"
@@ -159,6 +165,9 @@ class CrossEncoderReranker:
         if precision == "bf16" and backend == "onnx":
             raise ValueError("precision='bf16' runs on the torch, packed and openvino backends; use backend='packed'")
         if precision == "bf16" and backend != "openvino":
+            if chosen and not _owned:  # a default never changes the caller's model: convert a copy
+                model = copy.deepcopy(model)
+                self.model = model
             model.to(torch.bfloat16)
         self.precision = precision
         self.int8 = bool(int8)
@@ -247,6 +256,7 @@ class CrossEncoderReranker:
             show_progress=show_progress,
             backend=backend,
             precision=precision,
+            _owned=True,
         )
 
     def _resolve_max_length(self, max_length: int | None) -> int:

@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument(
-        "--precision", choices=("fp32", "int8", "bf16"), default=None,
-        help="the reranker's precision (int8: as --int8; bf16: bfloat16, fast on CPUs with AMX)",
+        "--precision", choices=("auto", "fp32", "int8", "bf16"), default=None,
+        help="the reranker's precision (default auto: bf16 on CPUs with AMX, else fp32; int8: as --int8)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of hits")
     parser.add_argument(

@@ -53,7 +53,7 @@ def _hf_logits(path, pairs, max_length=64):
 def test_one_logit_is_read_with_sigmoid(ce1_path):
     from sentence_transformers import CrossEncoder
 
-    reranker = CrossEncoderReranker.load(str(ce1_path), device="cpu")
+    reranker = CrossEncoderReranker.load(str(ce1_path), device="cpu", precision="fp32")
     out = reranker.outputs(PAIRS)
     logits = _hf_logits(ce1_path, PAIRS)[:, 0]
     assert reranker.activation == "sigmoid" and out.activation == "sigmoid" and reranker.num_labels == 1
@@ -70,7 +70,7 @@ def test_one_logit_is_read_with_sigmoid(ce1_path):
 def test_two_logits_are_read_with_softmax(ce2_path):
     from sentence_transformers import CrossEncoder
 
-    reranker = CrossEncoderReranker.load(str(ce2_path), device="cpu")
+    reranker = CrossEncoderReranker.load(str(ce2_path), device="cpu", precision="fp32")
     out = reranker.outputs(PAIRS)
     logits = _hf_logits(ce2_path, PAIRS)
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -148,7 +148,7 @@ def test_mean_pooling_head_runs_the_same_on_every_backend(ce1_path, tmp_path):
     assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "Dense"]
     torch_logits = CrossEncoderReranker(model, "m", backend="torch").outputs(PAIRS).logits
     assert np.ptp(torch_logits) > 1e-3
-    packed = CrossEncoderReranker(CrossEncoder(str(tmp_path / "mean"), device="cpu"), "m")
+    packed = CrossEncoderReranker(CrossEncoder(str(tmp_path / "mean"), device="cpu"), "m", precision="fp32")
     assert packed.info()["backend"] == "packed"  # chosen by default on a CPU
     np.testing.assert_allclose(packed.outputs(PAIRS).logits, torch_logits, atol=1e-5)
     int8 = CrossEncoderReranker(CrossEncoder(str(tmp_path / "mean"), device="cpu"), "m", precision="int8").outputs(PAIRS)
@@ -167,9 +167,9 @@ def test_mean_pooling_head_runs_the_same_on_every_backend(ce1_path, tmp_path):
 
 def test_fast_and_fallback_paths_agree(ce1_path, ce2_path):
     for path in (ce1_path, ce2_path):
-        packed = CrossEncoderReranker.load(str(path), device="cpu", workers=2, max_tokens=64)
+        packed = CrossEncoderReranker.load(str(path), device="cpu", workers=2, max_tokens=64, precision="fp32")
         plain = CrossEncoderReranker.load(str(path), device="cpu", packed=False)
-        serial = CrossEncoderReranker.load(str(path), device="cpu", workers=1)
+        serial = CrossEncoderReranker.load(str(path), device="cpu", workers=1, precision="fp32")
         assert packed.info()["packed"] and not plain.info()["packed"]
         reference = plain.outputs(PAIRS).logits
         threads = torch.get_num_threads()
@@ -210,7 +210,7 @@ def test_truncation_keeps_the_query_and_is_reported(ce1_path, caplog):
 
 
 def test_a_query_longer_than_the_model_is_cut_too(ce1_path, caplog):
-    reranker = CrossEncoderReranker.load(str(ce1_path), device="cpu")
+    reranker = CrossEncoderReranker.load(str(ce1_path), device="cpu", precision="fp32")
     huge = " ".join(["enormous query"] * 60)
     with caplog.at_level(logging.WARNING, logger="rerank.cross_encoder"), pytest.warns(
         QueryTruncatedWarning, match="1 of 2 .* the reranker reads at most 64 tokens"

@@ -24,7 +24,7 @@ def ce_path(tmp_path_factory, tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def reranker(ce_path):
-    return CrossEncoderReranker.load(str(ce_path), device="cpu")
+    return CrossEncoderReranker.load(str(ce_path), device="cpu", precision="fp32")  # scores equal to the model's
 
 
 @pytest.fixture(scope="module")
