@@ -361,3 +361,21 @@ def test_cross_encoder_embeddings_start_from_a_static_model(tmp_path, tokenizer_
     sim_static = torch.corrcoef(static[idx] - static.mean(0))[0]
     sim_init = torch.corrcoef(got[idx])[0]
     assert torch.corrcoef(torch.stack([sim_static, sim_init]))[0, 1] > 0.3
+
+
+def test_bf16_training_moves_the_weights_and_keeps_them_fp32(tiny_encoder_path, tmp_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from retrieval.train.bi_encoder import fit_mnrl
+
+    model = SentenceTransformer(str(tiny_encoder_path), device="cpu")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rows = {"anchor": [f"query {i} about topic {i}" for i in range(16)],
+            "positive": [f"a passage on topic {i} and its details" for i in range(16)]}
+    config = BiEncoderConfig(model=str(tiny_encoder_path), epochs=1, batch_size=8, learning_rate=1e-3, bf16=True)
+    losses = fit_mnrl(model, rows, 1, config, tmp_path, show=False)
+    assert losses and all(np.isfinite(r["loss"]) for r in losses)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: fp32 master weights
+    assert any(not torch.equal(before[n], p) for n, p in model.named_parameters())
+    assert BiEncoderConfig.from_dict(config.to_dict()).bf16 and not BiEncoderConfig().bf16

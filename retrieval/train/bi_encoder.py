@@ -115,6 +115,7 @@ def fit_mnrl(model: Any, rows: dict[str, list[str]], epochs: int, config: BiEnco
         data_seed=config.seed,
         save_strategy="no",
         logging_steps=max(1, len(dataset) // config.batch_size // 4),
+        **({"bf16": True} if config.bf16 else {}),
         **shared_arguments(show),
     )
     trainer = SentenceTransformerTrainer(

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         help="static: also train the members over corpus tokenizers of these sizes (e.g. 32000,8000) and save an encoder ensemble",
     )
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--bf16", action="store_true", help="train with bfloat16 autocast (GPUs, CPUs with AMX; weights stay fp32)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars (the libraries' own included)")
     return p
 
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.no_labels:
         overrides["use_labels"] = False
+    if args.bf16:
+        overrides["bf16"] = True
     if args.keep_inflections:
         overrides["merge_inflections"] = False
     try:  # the configuration and the labelled split: any ValueError here is about the input

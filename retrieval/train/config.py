@@ -46,6 +46,8 @@ class BiEncoderConfig(JsonConfig):
             them into one StaticEmbedding whose token vectors are the members' side by side (each
             member scaled so its document vectors have unit mean length), so its cosine is close to
             the mean of the members' cosines.
+        bf16: train with bfloat16 autocast (the Hugging Face trainer's ``bf16=True``; the weights stay
+            fp32): faster on GPUs and on CPUs with AMX, slower on CPUs without bf16 units.
         vocab_sizes: static, from scratch: also train `members` seeds (the same seeds, so the same
             pairs) over a corpus WordPiece tokenizer of each of these sizes, join each vocabulary's
             members, and save stage 1 as an encoder ensemble (`retrieval.encoder_ensemble`) whose
@@ -86,6 +88,7 @@ class BiEncoderConfig(JsonConfig):
     members: int = 1
     seed: int = 0
     vocab_sizes: tuple[int, ...] = ()
+    bf16: bool = False
 
     CONFIG_NAME = "bi-encoder config"
 

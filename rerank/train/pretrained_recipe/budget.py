@@ -68,7 +68,8 @@ class PretrainedBudget:
             del cross_encoder["head"]
         if labelled:
             bi_encoder = self.bi_encoder.to_dict()
-            return {"bi_encoder": {k: bi_encoder[k] for k in STAGE1_FIELDS}, "cross_encoder": cross_encoder}
+            stage1 = {k: bi_encoder[k] for k in STAGE1_FIELDS} | ({"bf16": True} if bi_encoder["bf16"] else {})
+            return {"bi_encoder": stage1, "cross_encoder": cross_encoder}
         if cross_encoder is None:
             return {"cross_encoder": None}
         return {"cross_encoder": cross_encoder, "pseudo_per_doc": self.pseudo_per_doc, "pseudo_limit": self.pseudo_limit}

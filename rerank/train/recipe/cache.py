@@ -22,7 +22,7 @@ RECIPE_VERSION = 9
 # Config fields left out of the key at these values (the values that train as the recipe did
 # before the field existed), so adding an option does not move the key of a recipe that leaves it off.
 _KEY_SILENT_DEFAULTS = {
-    "bi_encoder": {"vocab_sizes": ()},
+    "bi_encoder": {"vocab_sizes": (), "bf16": False},
     "cross_encoder": {"embedding_learning_rate": None, "stage1_offset": 0.0, "fuse_sentences": False, "weight_rule": "best", "head": "cls"},
 }
 # Fields the configs no longer have, at the one value every run had: written into the key as before,
