@@ -67,7 +67,6 @@ def _sweep_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-
 def _head_words(recipe: Mapping) -> str:
     """How the recipe's cross-encoder head reads in the report (recipes before the option used [CLS])."""
     head = (recipe.get("settings", {}).get("cross_encoder") or {}).get("head", "cls")
@@ -83,6 +82,7 @@ def _rule_words(calibration: Mapping) -> str:
         return ""
     rule = {"best": "the best", "one-se": "the one-standard-error"}.get(fusion["rule"], fusion["rule"])
     return f" ({rule} of {len(fusion.get('grid', {}))} weights on {fusion.get('queries', '?')} queries)"
+
 
 def _models(result: Mapping[str, Any]) -> list[str]:
     models = result.get("models", {})

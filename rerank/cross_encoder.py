@@ -76,7 +76,7 @@ class CrossEncoderReranker:
             for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``. The same as
             ``precision="int8"``.
         precision: ``None`` or ``"auto"`` (default: `rerank.precision.default_precision`, bf16 on CPUs
-            with AMX tiles for the torch, packed and openvino backends, else fp32; int8 when `int8`),
+            with AMX tiles for the packed and openvino paths, else fp32; int8 when `int8`),
             ``"fp32"`` (scores equal to the model's own forward), ``"int8"`` (as `int8`) or ``"bf16"``:
             the model's weights and activations in bfloat16 (converted in place when asked for by name,
             on a copy when chosen by default; under ``backend="openvino"`` OpenVINO's bf16 inference

@@ -5,9 +5,9 @@ all-MiniLM-L6-v2) and no reranker is given or in the cache. With labels: stage 1
 fine-tuned with MultipleNegativesRankingLoss and hard negatives from its own zero-shot index;
 stage 2 is a cross-encoder on the base's body (a new one-logit head on the mean of the pair's
 tokens) trained with BCE on that stage 1's candidates, its stage-1 weight chosen on queries stage 1
-never trained on. Without
-labels stage 1 stays the base and no cross-encoder is trained (one trained on pseudo-queries from
-the corpus fell below the zero-shot stage 1; `PretrainedBudget.corpus_cross_encoder`). The models
+never trained on. Without labels stage 1 stays the base and no cross-encoder is trained (one trained
+on pseudo-queries from the corpus fell below the zero-shot stage 1;
+`PretrainedBudget.corpus_cross_encoder`). The models
 are cached under ``cache_dir`` by a hash of the base's identity, the settings, the seed and the data.
 
 Modules: `budget` (settings, presets, the result), `cache` (the key and the cached folder),
