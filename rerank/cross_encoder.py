@@ -30,7 +30,7 @@ from rerank.loading import load_cross_encoder
 from rerank.fusion import fuse_stage1
 from rerank.outputs import PairScores, activation_for, scores_from_logits
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
-from rerank.precision import AUTO, default_precision
+from rerank.precision import AUTO, default_precision, int8_engine, quantized_engine
 from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
 from retrieval.encoder import document_text
 from retrieval.ensemble_files import read_ensemble
@@ -73,7 +73,8 @@ class CrossEncoderReranker:
         workers: CPU threads that each run one batch at a time with one intra-op thread (default: the
             number of torch threads); 1 runs batches one after another with all torch threads.
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate): torch's
-            for the torch and packed backends, ONNX Runtime's for ``backend="onnx"``. The same as
+            for the torch and packed backends (weights packed for oneDNN on CPUs with AMX,
+            `rerank.precision.int8_engine`), ONNX Runtime's for ``backend="onnx"``. The same as
             ``precision="int8"``.
         precision: ``None`` or ``"auto"`` (default: `rerank.precision.default_precision`, bf16 on CPUs
             with AMX tiles for the packed and openvino paths, else fp32; int8 when `int8`),
@@ -182,7 +183,7 @@ class CrossEncoderReranker:
 
             self.onnx = OpenVinoForward(model, threads=torch.get_num_threads(), output="scores", precision=precision)
         elif self.int8 and self.packed is None:
-            with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
+            with warnings.catch_warnings(), quantized_engine(int8_engine()):  # torch marks quantized tensors deprecated
                 warnings.simplefilter("ignore", UserWarning)
                 torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         self.workers = max(1, int(workers if workers is not None else (torch.get_num_threads() if on_cpu else 1)))

@@ -15,7 +15,8 @@ CrossEncoder of modules Transformer (a ``BertModel``), mean Pooling and a linear
   and one matrix product for the query, key and value projections.
 
 With ``int8=True`` the linear layers run as int8 dynamic quantisation (weights per channel,
-activations per batch), a faster approximation whose ranking quality is to be checked.
+activations per batch; weights packed for oneDNN on CPUs with AMX tiles, for torch's default
+engine elsewhere), a faster approximation whose ranking quality is to be checked.
 
 It is a snapshot: the stacked QKV matrices (and int8 weights) are copies, so build it after the
 weights are final. Other models are refused by `supports`, and callers keep the model's own
@@ -31,6 +32,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from rerank.precision import int8_engine, quantized_engine
 
 __all__ = ["PackedBert"]
 
@@ -60,12 +63,13 @@ class _Dense:
             linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
             linear.weight.data, linear.bias.data = self.weight.float(), self.bias.float()
             linear.qconfig = per_channel_dynamic_qconfig
-            with warnings.catch_warnings():  # torch marks quantized tensor creation deprecated (2.13)
+            engine = int8_engine()  # oneDNN on AMX CPUs: the int8 products run on the tiles
+            with warnings.catch_warnings(), quantized_engine(engine):  # torch marks quantized tensors deprecated
                 warnings.simplefilter("ignore", UserWarning)
                 self.quantized = DynamicLinear.from_float(linear)._packed_params._packed_params
-            # Full 8-bit activations where VNNI dot products cannot saturate (rankings stay closer to fp32
-            # than with torch's 7-bit default), 7 bits on CPUs without VNNI.
-            self.reduce_range = not _has_vnni()
+            # Full 8-bit activations where VNNI or AMX dot products cannot saturate (rankings stay closer to
+            # fp32 than with torch's 7-bit default), 7 bits on CPUs without them.
+            self.reduce_range = engine is None and not _has_vnni()
 
     def _fused(self, x: torch.Tensor) -> bool:
         return self.quantized is None and _FUSED and x.device.type == "cpu"

@@ -74,3 +74,17 @@ def test_a_default_never_converts_the_callers_model(ce_path):
     asked = CrossEncoder(str(ce_path), device="cpu")
     CrossEncoderReranker(asked, "mine", precision="bf16")  # asked for by name: converted in place, as documented
     assert all(p.dtype == torch.bfloat16 for p in asked.parameters())
+
+
+def test_int8_packs_for_onednn_on_amx_and_leaves_torchs_engine(ce_path):
+    from rerank.precision import int8_engine
+
+    assert int8_engine() == ("onednn" if cpu_has_amx() else None)
+    before = torch.backends.quantized.engine
+    int8 = CrossEncoderReranker.load(str(ce_path), device="cpu", precision="int8")
+    assert torch.backends.quantized.engine == before  # the global setting is restored after packing
+    exact = CrossEncoderReranker.load(str(ce_path), device="cpu", precision="fp32").predict(PAIRS)
+    np.testing.assert_allclose(int8.predict(PAIRS), exact, atol=0.05)
+    padded = CrossEncoderReranker.load(str(ce_path), device="cpu", precision="int8", backend="torch")
+    assert torch.backends.quantized.engine == before
+    np.testing.assert_allclose(padded.predict(PAIRS), exact, atol=0.05)
