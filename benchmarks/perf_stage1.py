@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peak-n", type=int, default=2048, help="size of the matmul that measures the peak")
     parser.add_argument("--bulk-threads", default="0,1", help="torch threads for bulk runs (0: torch default)")
     parser.add_argument(
-        "--bulk-backends", default="onnx,openvino",
-        help="exported backends also timed in bulk (those installed; '' for none)",
+        "--bulk-backends", default="packed,onnx,openvino",
+        help="other encoder backends also timed in bulk (packed; onnx and openvino where installed; '' for none)",
     )
     parser.add_argument(
         "--thread-tokens", default="8,16,32,64,128,256,512,1024,2048", help="token counts of the threads section"
@@ -137,6 +137,11 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
         },
         "bulk_speedup_bf16": results.get("precision", {}).get("speedup_bf16"),
         "ndcg_delta_bf16": results.get("precision", {}).get("ndcg_delta_bf16"),
+        **{
+            f"bulk_{key}": value
+            for key, value in results.get("precision", {}).items()
+            if key.startswith(("speedup_packed", "ndcg_delta_packed"))
+        },
     }
 
 
@@ -183,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
             threads = [int(t) for t in args.bulk_threads.split(",") if t.strip()]
             bulk_corpus = _scifact(args.dataset, args.bulk_docs, 1)[0]
-            exported = installed_backends(args.bulk_backends, ("onnx", "openvino"))
+            exported = installed_backends(args.bulk_backends, ("packed", "onnx", "openvino"))
             results["bulk"] = section_bulk(encoder, bulk_corpus, budgets, args.repeats, threads, args.peak_n, exported)
         if "precision" in sections:
             print("precision ...", file=sys.stderr)

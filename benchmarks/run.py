@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "equal to the model's own forward; docs/speed.md)",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "onnx", "openvino"),
-        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx, "
-        "openvino",
+        "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
+        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
+        "(the padding-free BERT forward, CPU), onnx, openvino",
     )
     parser.add_argument("--seed", type=int, help="seed of every sample and of training")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -11,23 +11,11 @@ measurement that made bf16 the default on AMX CPUs.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from retrieval.cpu import cpu_has_amx, int8_engine, quantized_engine
 
 __all__ = ["AUTO", "cpu_has_amx", "default_precision", "int8_engine", "quantized_engine"]
 
 AUTO = "auto"
-
-
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tile units (torch's own check; False where torch cannot tell)."""
-    import torch
-
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
 
 
 def default_precision(on_cpu: bool, packed: bool, backend: str, int8: bool = False) -> str:
@@ -39,30 +27,3 @@ def default_precision(on_cpu: bool, packed: bool, backend: str, int8: bool = Fal
         return "bf16"
     return "fp32"
 
-
-def int8_engine() -> str | None:
-    """The quantized engine int8 weights are packed for: ``"onednn"`` on AMX CPUs (its dynamic int8
-    linear runs on the tiles, about 2x torch's default x86/fbgemm one there, docs/speed.md), else
-    ``None`` (torch's current engine)."""
-    import torch
-
-    if cpu_has_amx() and "onednn" in torch.backends.quantized.supported_engines:
-        return "onednn"
-    return None
-
-
-@contextlib.contextmanager
-def quantized_engine(engine: str | None) -> Iterator[None]:
-    """Pack quantized weights for `engine` inside the block (``None``: leave torch's setting), then
-    restore torch's global engine. Packed weights keep their engine, so they run with it later."""
-    import torch
-
-    if engine is None:
-        yield
-        return
-    before = torch.backends.quantized.engine
-    torch.backends.quantized.engine = engine
-    try:
-        yield
-    finally:
-        torch.backends.quantized.engine = before

@@ -39,10 +39,11 @@ _SMALL_BATCH_TOKENS = 128
 # capped by count only, torch's own thread setting. The query-side defaults split a corpus into tiny
 # batches when the model has no Hugging Face tokenizer to count tokens with (StaticEmbedding).
 BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
-# Where a forward pass runs: "torch" everywhere; "onnx" through ONNX Runtime everywhere; "openvino"
+# Where a forward pass runs: "torch" everywhere; "packed" through the padding-free BERT forward
+# (`retrieval.packed_forward`, CPU) everywhere; "onnx" through ONNX Runtime everywhere; "openvino"
 # through OpenVINO everywhere; "auto" through ONNX Runtime for small batches (single queries) when it
 # is installed and the model exports, torch for the rest (benchmarks/perf_stage1.py times each).
-BACKENDS = ("auto", "torch", "onnx", "openvino")
+BACKENDS = ("auto", "torch", "packed", "onnx", "openvino")
 _EXPORTED = ("onnx", "openvino")
 # The encoder's arithmetic: "bf16" converts the model to bfloat16 (fast where the CPU has AMX or AVX-512 BF16).
 PRECISIONS = ("fp32", "bf16")
@@ -179,7 +180,11 @@ class Encoder:
         small_batch_tokens: the padded size up to which a batch counts as small.
         backend: ``"auto"`` (default): small batches through ONNX Runtime where onnxruntime is
             installed and the model exports (`retrieval.onnx_forward`; the export is cached by
-            weights checksum), everything else through torch; ``"torch"``: torch only; ``"onnx"``:
+            weights checksum), everything else through torch; ``"torch"``: torch only; ``"packed"``:
+            every batch through the padding-free BERT forward (`retrieval.packed_forward`; CPU, a
+            Transformer (BertModel) + mean or CLS Pooling (+ Normalize) model, else ValueError;
+            fp32 or bf16; a snapshot of the weights when the encoder is made, so make it after
+            training); ``"onnx"``:
             every batch through ONNX Runtime (CPU), `retrieval.onnx_forward.OnnxBackendError` when
             it cannot; ``"openvino"``: every batch through OpenVINO (CPU, fp32;
             `retrieval.openvino_forward`, the ``openvino`` extra). The embeddings agree within float32
@@ -226,13 +231,14 @@ class Encoder:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision == "bf16" and backend in _EXPORTED:
-            raise ValueError(f"precision='bf16' runs on torch; use backend='torch' or 'auto', not {backend!r}")
+            raise ValueError(f"precision='bf16' runs on torch; use backend='torch', 'packed' or 'auto', not {backend!r}")
         if precision == "bf16":
             import torch
 
             model.to(torch.bfloat16)
         self.precision = precision
         self.model = model.eval()
+        self._packed = self._packed_forward(model) if backend == "packed" else None
         self.name = str(name)
         prompts = getattr(model, "prompts", {}) or {}
         self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query")
@@ -254,6 +260,20 @@ class Encoder:
         self._onnx: dict[str, Any] = {}
         if backend in _EXPORTED:
             self._onnx_runner("small")  # fail now, not at the first query
+
+    @staticmethod
+    def _packed_forward(model: Any) -> tuple[Any, str, bool]:
+        """(`PackedBertBody`, pooling, normalises) for ``backend="packed"``, or ValueError saying why not."""
+        from retrieval.packed_forward import PackedBertBody, bi_encoder_parts
+
+        device = getattr(getattr(model, "device", None), "type", "cpu")
+        if device != "cpu":
+            raise ValueError(f"backend='packed' runs on the CPU only (the model is on {device}); use backend='torch'")
+        found = bi_encoder_parts(model)
+        if isinstance(found, str):
+            raise ValueError(f"backend='packed' cannot run this model: {found}; use backend='torch'")
+        bert, pooling, normalises = found
+        return PackedBertBody(bert), pooling, normalises
 
     @classmethod
     def load(
@@ -390,7 +410,7 @@ class Encoder:
         ``backend="torch"``, for bulk batches under ``"auto"``, and under ``"auto"`` where onnxruntime
         is missing or the model does not export (a failed export also warns, once).
         """
-        if self.backend == "torch" or (self.backend == "auto" and role == "bulk") or self.precision != "fp32":
+        if self.backend in ("torch", "packed") or (self.backend == "auto" and role == "bulk") or self.precision != "fp32":
             return None
         if role in self._onnx:
             return self._onnx[role]
@@ -430,6 +450,15 @@ class Encoder:
                 if self.normalize:
                     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
                 return embeddings.astype(np.float32, copy=False)
+            if self._packed is not None:
+                body, pooling, normalises = self._packed
+                real = features["attention_mask"].bool()
+                types = features.get("token_type_ids")
+                ids = features["input_ids"][real]
+                embeddings = body(ids, types[real] if types is not None else torch.zeros_like(ids), real.sum(1), pooling)
+                if normalises or self.normalize:
+                    embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+                return embeddings.float().numpy()
             features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
             embeddings = self.model(features)["sentence_embedding"]
             if self.normalize:

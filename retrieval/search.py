@@ -37,9 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         "calibration.json threshold), the stage-1 similarity without; fewer than k hits, or none, may come back",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "onnx", "openvino"), default="auto",
-        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, onnx, "
-        "openvino",
+        "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"), default="auto",
+        help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
+        "(the padding-free BERT forward, CPU), onnx, openvino",
     )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument(

@@ -91,7 +91,7 @@ def test_auto_warns_and_uses_torch_when_the_export_cannot_be_written(tiny_encode
 
 
 def test_unknown_backend_is_refused(tiny_encoder):
-    with pytest.raises(ValueError, match="backend must be one of auto, torch, onnx, openvino"):
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, packed, onnx, openvino"):
         Encoder(tiny_encoder.model, "tiny", backend="tensorrt")
 
 

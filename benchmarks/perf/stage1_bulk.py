@@ -2,9 +2,9 @@
 
 FLOPs are counted per forward pass (`benchmarks.perf.flops`): ``gflops`` counts attention over the
 padded length as actually run, ``useful_gflops`` over each sequence's real length (no padding). The
-exported backends (ONNX Runtime, OpenVINO) run outside torch, where the counter cannot see them; they
-batch exactly as the torch `Encoder` with the same token budget, so they are counted by one torch pass
-over the same texts.
+other backends (the packed forward, ONNX Runtime, OpenVINO) run outside the modules the counter hooks;
+they batch exactly as the torch `Encoder` with the same token budget, so they are counted by one torch
+pass over the same texts (the packed forward's real work is the ``useful`` figure: it pads nothing).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def section_bulk(
         repeats: timed runs per configuration; the best is kept.
         thread_counts: torch threads per round (0: torch's default).
         peak_n: the size of the matmul that measures the peak.
-        backends: exported backends (``"onnx"``, ``"openvino"``) also timed, at the encoder's token
-            budget and the round's thread count.
+        backends: other backends (``"packed"``, ``"onnx"``, ``"openvino"``) also timed, at the encoder's
+            token budget and the round's thread count.
     """
     import torch
 
@@ -73,7 +73,7 @@ def section_bulk(
         for threads in thread_counts:
             torch.set_num_threads(threads or default_threads)
             for name, call in configs:
-                if call is None:  # an exported backend: made for this round's threads, warmed, counted by torch
+                if call is None:  # another backend: made for this round's threads, warmed, counted by torch
                     on = Encoder(model, encoder.name, batch_size=encoder.batch_size, token_budget=encoder.token_budget,
                                  backend=exported[name])
                     on.encode_documents(texts[:16], show_progress=False)
@@ -89,6 +89,8 @@ def section_bulk(
                     counter.reset()
                     same_batches.encode_documents(texts, show_progress=False)
                 flops, useful = counter.dense + counter.attn_padded, counter.dense + counter.attn_real
+                if exported.get(name) == "packed":
+                    flops = useful  # it runs no padding
                 peak = max(peak_before, matmul_peak_gflops(peak_n))
                 gflops, gflops_cpu = flops / best / 1e9, flops / best_cpu / 1e9
                 runs.append(

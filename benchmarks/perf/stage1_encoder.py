@@ -64,6 +64,7 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     from retrieval.encoder import Encoder
     from retrieval.onnx_forward import onnx_available, unsupported_reason
     from retrieval.openvino_forward import openvino_available
+    from retrieval.packed_forward import bi_encoder_parts
     from retrieval.searcher import Searcher
 
     searcher = Searcher(index, encoder=encoder)
@@ -79,6 +80,7 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
     onnx_all = variant(backend="onnx") if can_onnx else None
     can_openvino = openvino_available() and unsupported_reason(encoder.model) is None
     openvino_all = variant(backend="openvino") if can_openvino else None
+    packed = variant(backend="packed") if not isinstance(bi_encoder_parts(encoder.model), str) else None
     model = encoder.model
     vectors = {q: encoder.encode_queries([q]) for q in queries}
     calls: dict[str, Callable[[str], Any]] = {
@@ -97,6 +99,8 @@ def section_latency(encoder: Any, index: Any, queries: list[str]) -> dict[str, A
         calls["encode_query_onnx_all_threads"] = lambda q: onnx_all.encode_queries([q])
     if openvino_all is not None:
         calls["encode_query_openvino_all_threads"] = lambda q: openvino_all.encode_queries([q])
+    if packed is not None:
+        calls["encode_query_packed"] = lambda q: packed.encode_queries([q])
     for q in queries[:10]:  # warm-up
         for call in calls.values():
             call(q)

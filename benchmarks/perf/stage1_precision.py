@@ -1,8 +1,8 @@
 """Stage-1 section: bulk encoding in fp32 against bf16, speed and dense nDCG@10 from the same run.
 
-The whole corpus is encoded twice with `retrieval.Encoder` on torch (bulk settings), once in
-fp32 and once in bf16 (`precision="bf16"`, a second copy of the model), the judged queries with
-the same encoder each time; exact inner-product search over the vectors gives each run's nDCG@10
+The whole corpus is encoded with `retrieval.Encoder` (bulk settings) in fp32 and in bf16
+(`precision="bf16"`, another copy of the model), on torch and, for a BERT bi-encoder, on the packed
+forward (``backend="packed"``); the judged queries with the same encoder each time; exact inner-product search over the vectors gives each run's nDCG@10
 (ranx, `benchmarks.metrics`).
 """
 
@@ -31,24 +31,42 @@ def _ndcg(encoder: Any, dataset: Any, vectors: np.ndarray, depth: int = 100) -> 
 
 
 def section_precision(model_path: Path, dataset: Any) -> dict[str, Any]:
-    """docs/s and nDCG@10 of fp32 and bf16 bulk encoding of `dataset` (a `benchmarks.collection.Dataset`)."""
+    """docs/s and nDCG@10 of fp32 and bf16 bulk encoding of `dataset` (a `benchmarks.collection.Dataset`),
+    on torch and, where the model is a BERT bi-encoder, on the packed forward (``backend="packed"``)."""
     from retrieval.encoder import BULK_ENCODING, Encoder
+    from retrieval.packed_forward import bi_encoder_parts
 
     rows: dict[str, dict[str, Any]] = {}
     vectors = {}
-    for precision in ("fp32", "bf16"):
+    variants = [("torch", "fp32"), ("torch", "bf16"), ("packed", "fp32"), ("packed", "bf16")]
+    for backend, precision in variants:
         encoder = Encoder.load(
             str(model_path), device="cpu", backend="torch", batch_size=128, precision=precision, **BULK_ENCODING
         )
+        if backend == "packed":
+            if isinstance(bi_encoder_parts(encoder.model), str):
+                continue  # not a BERT bi-encoder: torch only
+            encoder = encoder.configured(128, backend="packed", **BULK_ENCODING)
+        name = precision if backend == "torch" else f"packed {precision}"
         encoder.encode_documents(dataset.corpus[:16], show_progress=False)  # warm-up
         start = time.perf_counter()
-        vectors[precision] = encoder.encode_documents(dataset.corpus, show_progress=False)
+        vectors[name] = encoder.encode_documents(dataset.corpus, show_progress=False)
         seconds = time.perf_counter() - start
-        rows[precision] = {
+        rows[name] = {
             "seconds": round(seconds, 2),
             "docs_per_s": round(len(dataset.corpus) / seconds, 2),
-            "ndcg@10": _ndcg(encoder, dataset, vectors[precision]),
+            "ndcg@10": _ndcg(encoder, dataset, vectors[name]),
         }
+    packed = {
+        f"speedup_{name.replace(' ', '_')}": round(rows["fp32"]["seconds"] / rows[name]["seconds"], 3)
+        for name in rows if name.startswith("packed")
+    }
+    packed.update(
+        {
+            f"ndcg_delta_{name.replace(' ', '_')}": round(rows[name]["ndcg@10"] - rows["fp32"]["ndcg@10"], 4)
+            for name in rows if name.startswith("packed")
+        }
+    )
     return {
         "docs": len(dataset.corpus),
         "queries": len(dataset.qrels),
@@ -56,5 +74,6 @@ def section_precision(model_path: Path, dataset: Any) -> dict[str, Any]:
         "speedup_bf16": round(rows["fp32"]["seconds"] / rows["bf16"]["seconds"], 3),
         "ndcg_delta_bf16": round(rows["bf16"]["ndcg@10"] - rows["fp32"]["ndcg@10"], 4),
         "max_abs_diff": float(np.abs(vectors["bf16"] - vectors["fp32"]).max()),
+        **packed,
         **load_summary(),
     }

@@ -54,6 +54,13 @@ def stage1_report(results: dict[str, Any]) -> str:
             f"difference {p['max_abs_diff']:.1e} (target: a reduced-precision bulk path >= 2x fp32 within 0.005).",
             "",
         ]
+        for name in (n for n in p["runs"] if n.startswith("packed")):
+            key = name.replace(" ", "_")
+            lines += [
+                f"{name} (`backend=\"packed\"`): {p[f'speedup_{key}']}x torch fp32, nDCG@10 change "
+                f"{p[f'ndcg_delta_{key}']:+.4f}.",
+                "",
+            ]
     if "threads" in results:
         t = results["threads"]
         lines += [

@@ -1,0 +1,71 @@
+"""`Encoder(backend="packed")`: the padding-free BERT forward gives the model's own embeddings, in fp32
+and bf16, for documents and queries; a model it cannot run is refused with the fix named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.encoder import Encoder
+
+TEXTS = [
+    "FAISS searches dense vectors.",
+    "A much longer document about protein folding, the structures proteins fold into, and the "
+    "models that predict them from their amino-acid sequence alone " * 3,
+    "short",
+    "Cross-encoders read the query and the passage together.",
+]
+
+
+def _pair(path: Path, **options) -> tuple[Encoder, Encoder]:
+    return Encoder.load(str(path), backend="torch", **options), Encoder.load(str(path), backend="packed", **options)
+
+
+def test_packed_gives_the_models_own_embeddings(tiny_encoder_path):
+    torch_encoder, packed = _pair(tiny_encoder_path)
+    assert packed.backend == "packed"
+    np.testing.assert_allclose(packed.encode_documents(TEXTS, show_progress=False),
+                               torch_encoder.encode_documents(TEXTS, show_progress=False), atol=1e-5)
+    np.testing.assert_allclose(packed.encode_queries(TEXTS[:1]), torch_encoder.encode_queries(TEXTS[:1]), atol=1e-5)
+    assert packed.info()["probe"] == pytest.approx(torch_encoder.info()["probe"], abs=1e-5)
+
+
+def test_packed_bf16_stays_close_to_fp32(tiny_encoder_path):
+    fp32 = Encoder.load(str(tiny_encoder_path), backend="torch")
+    packed_bf16 = Encoder.load(str(tiny_encoder_path), backend="packed", precision="bf16")
+    ours, exact = packed_bf16.encode_documents(TEXTS, show_progress=False), fp32.encode_documents(TEXTS, show_progress=False)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, exact, atol=0.03)
+
+
+def test_a_model_the_packed_forward_cannot_run_is_refused(static_encoder_path):
+    with pytest.raises(ValueError, match=r"backend='packed' cannot run this model: .*use backend='torch'"):
+        Encoder.load(str(static_encoder_path), backend="packed")
+
+
+def test_packed_on_the_real_minilm(tmp_path):
+    from retrieval.pretrained import PackageNotInstalledError, ensure_model
+
+    try:
+        path = ensure_model("sentence-transformers/all-MiniLM-L6-v2")
+    except PackageNotInstalledError as exc:
+        pytest.skip(f"the packaged model is not installed: {exc}")
+    torch_encoder, packed = _pair(Path(path))
+    np.testing.assert_allclose(packed.encode_documents(TEXTS, show_progress=False),
+                               torch_encoder.encode_documents(TEXTS, show_progress=False), atol=1e-5)
+
+
+def test_searcher_and_search_cli_run_queries_packed(tiny_encoder, toy_corpus, tmp_path, capsys):
+    from retrieval import Searcher, build_index
+    from retrieval.search import main as search_main
+
+    index = build_index(toy_corpus, tiny_encoder, "Flat", use_gpu=False, show_progress=False)
+    index.save(tmp_path / "index")
+    on_torch, packed = Searcher(tmp_path / "index", backend="torch"), Searcher(tmp_path / "index", backend="packed")
+    assert packed.encoder.backend == "packed"
+    ids = lambda hits: [h.doc_id for h in hits]  # noqa: E731
+    assert ids(packed.query("faiss vector search", k=5)) == ids(on_torch.query("faiss vector search", k=5))
+    assert search_main(["faiss vector search", "--index", str(tmp_path / "index"), "--backend", "packed", "--json"]) == 0
+    assert "doc_id" in capsys.readouterr().out
