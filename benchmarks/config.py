@@ -124,6 +124,9 @@ class BenchmarkConfig:
     # The cross-encoder's precision: "auto" (`rerank.precision.default_precision`: bf16 on AMX CPUs, else
     # fp32), or one of `rerank.cross_encoder.PRECISIONS`: fp32, int8, bf16.
     reranker_precision: str = "auto"
+    # Where the cross-encoder runs (`rerank.cross_encoder.RERANK_BACKENDS`): "auto" is the packed forward for
+    # BERT cross-encoders on CPU, else torch.
+    reranker_backend: str = "auto"
     threads: int | None = None
     stat_test: str = "student"
     max_p: float = 0.05
@@ -145,6 +148,8 @@ class BenchmarkConfig:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.reranker_precision not in ("auto", "fp32", "int8", "bf16"):
             raise ValueError(f"reranker_precision must be auto, fp32, int8 or bf16, got {self.reranker_precision!r}")
+        if self.reranker_backend not in BACKENDS:  # the reranker takes the same names
+            raise ValueError(f"reranker_backend must be one of {', '.join(BACKENDS)}, got {self.reranker_backend!r}")
         if self.stat_test not in ("student", "fisher"):
             raise ValueError(f"stat_test must be 'student' or 'fisher', got {self.stat_test!r}")
 

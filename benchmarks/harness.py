@@ -279,6 +279,7 @@ def run_benchmark(
                     lambda: load_reranker(
                         models.reranker, device=config.device, show_progress=False,
                         **({"precision": config.reranker_precision} if config.reranker_precision != "auto" else {}),
+                        runtime=config.reranker_backend if config.reranker_backend != "auto" else None,
                     ),
                 )
             if not models.reranker:

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         "equal to the model's own forward; docs/speed.md)",
     )
     parser.add_argument(
+        "--reranker-backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
+        help="where the cross-encoder runs (default auto: the packed forward for BERT cross-encoders on CPU, else torch)",
+    )
+    parser.add_argument(
         "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
         "(the padding-free BERT forward, CPU), onnx, openvino",
@@ -111,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "device": args.device,
         "backend": args.backend,
         "reranker_precision": args.reranker_precision,
+        "reranker_backend": args.reranker_backend,
         "threads": args.threads,
         "seed": args.seed,
     }

@@ -22,8 +22,15 @@ def available_rerankers() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def load_reranker(model: str, backend: str = "cross-encoder", **kwargs: Any) -> Reranker:
-    """Load a reranker model with a registered backend (``"cross-encoder"`` by default)."""
+def load_reranker(model: str, backend: str = "cross-encoder", *, runtime: str | None = None, **kwargs: Any) -> Reranker:
+    """Load a reranker model with a registered backend (``"cross-encoder"`` by default).
+
+    `runtime` is where the model runs, passed on as the loader's own ``backend`` argument (for the
+    cross-encoder: ``"auto"``, ``"torch"``, ``"packed"``, ``"onnx"``, ``"openvino"``); ``None`` keeps
+    the loader's default.
+    """
+    if runtime is not None:
+        kwargs["backend"] = runtime
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if backend not in found:
         raise ValueError(

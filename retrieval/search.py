@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
         "(the padding-free BERT forward, CPU), onnx, openvino",
     )
+    parser.add_argument(
+        "--reranker-backend", choices=("auto", "torch", "packed", "onnx", "openvino"), default=None,
+        help="where the reranker runs (default auto: the packed forward for BERT cross-encoders on CPU, else torch)",
+    )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "int8", "bf16"), default=None,
@@ -59,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.texts import check_texts
 
-    if (args.int8 or args.precision) and not args.reranker:
-        return report(ValueError("--int8 and --precision apply to the reranker; pass --reranker too"))
+    if (args.int8 or args.precision or args.reranker_backend) and not args.reranker:
+        return report(ValueError("--int8, --precision and --reranker-backend apply to the reranker; pass --reranker too"))
     if args.candidates is not None and not args.reranker:
         return report(ValueError("--candidates is the depth the reranker rescores; pass --reranker too, or drop it"))
     try:
@@ -76,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             options = {"int8": True} if args.int8 else {}
             options |= {"precision": args.precision} if args.precision else {}
-            reranker = load_reranker(args.reranker, **options)
+            reranker = load_reranker(args.reranker, runtime=args.reranker_backend, **options)
         index, encoder = args.index, args.encoder
         if args.ray:
             from retrieval.indexing import load_index

@@ -174,3 +174,33 @@ def test_cli_reports_truncation_once(saved_index, tokenizer_dir, tmp_path, caplo
     records = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
     assert len(records) == 1 and "truncated 10 of 10" in records[0]
     assert len(json.loads(capsys.readouterr().out)) == 10
+
+
+def test_cli_runs_the_reranker_on_the_backend_asked(saved_index, ce_path, capsys, monkeypatch):
+    import rerank.cross_encoder as cross_encoder
+
+    made = []
+    real_init = cross_encoder.CrossEncoderReranker.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self.info()["backend"])
+
+    monkeypatch.setattr(cross_encoder.CrossEncoderReranker, "__init__", recording_init)
+    base = ["--index", str(saved_index), "--reranker", str(ce_path), "--precision", "fp32", "--json", "protein folding"]
+    assert search_main([*base, "--reranker-backend", "torch"]) == 0
+    on_torch = [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
+    assert search_main([*base, "--reranker-backend", "packed"]) == 0
+    packed = [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
+    assert made == ["torch", "packed"] and on_torch == packed
+    assert search_main(["--index", str(saved_index), "--reranker-backend", "onnx", "jazz"]) == 2  # no reranker
+    assert "--reranker-backend" in capsys.readouterr().err
+
+
+def test_benchmark_config_takes_the_reranker_backend():
+    from benchmarks.config import load_config
+
+    assert load_config("scifact", reranker_backend="onnx").reranker_backend == "onnx"
+    assert load_config("scifact").reranker_backend == "auto"
+    with pytest.raises(ValueError, match="reranker_backend must be one of"):
+        load_config("scifact", reranker_backend="tensorrt")
