@@ -254,6 +254,7 @@ class Encoder:
         self._tokenizer = _text_tokenizer(model)
         self._lock = threading.Lock()  # fast tokenizers are not safe to share between threads
         self._small_worker: _PinnedThread | None = None  # created at the first small batch
+        self._pool: ThreadPoolExecutor | None = None  # the packed forward's bulk workers, made at first use
         self.backend = backend
         self.onnx_cache = onnx_cache
         # ONNX Runtime forwards by role ("small", "bulk"), made at first use; None where auto cannot use one.
@@ -378,14 +379,54 @@ class Encoder:
             out = np.empty((len(texts), self.dim), dtype=np.float32)
             progress = tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress or len(batches) < 2)
             with progress:
+                bulk = []
                 for rows in batches:
                     batch = [texts[i] for i in rows]
                     if len(rows) * max(lengths[i] for i in rows) <= self.small_batch_tokens:
                         out[rows] = self._forward_small(batch, prompt)
+                    elif self._packed is not None:
+                        bulk.append(rows)
+                        continue
                     else:
                         out[rows] = self._forward(batch, prompt, self._onnx_runner("bulk"))
                     progress.update(len(rows))
+                if bulk:
+                    self._packed_bulk(texts, prompt, bulk, out, progress)
             return out
+
+    def _packed_bulk(self, texts: list[str], prompt: str | None, batches: list[Any], out: np.ndarray, progress: Any) -> None:
+        """Bulk batches through the packed forward: tokenized here, run by one worker thread per torch
+        thread, each on one core (no barrier between them; about 1.1-1.2x one call on every thread)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        if threads == 1 or len(batches) == 1:
+            for rows in batches:
+                out[rows] = self._forward([texts[i] for i in rows], prompt)
+                progress.update(len(rows))
+            return
+
+        def run(rows: Any, features: dict[str, Any]) -> tuple[Any, np.ndarray]:
+            torch.set_num_threads(1)  # per worker thread: one core each
+            return rows, self._packed_rows(features)
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="encoder-packed")
+        pending: list[Any] = []
+        try:
+            for rows in batches:  # tokenizing the next batches overlaps the workers' forward passes
+                features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
+                pending.append(self._pool.submit(run, rows, features))
+                while len(pending) > 2 * threads or (pending and pending[0].done()):
+                    done, embeddings = pending.pop(0).result()
+                    out[done] = embeddings
+                    progress.update(len(done))
+            for future in pending:
+                done, embeddings = future.result()
+                out[done] = embeddings
+                progress.update(len(done))
+        finally:
+            torch.set_num_threads(threads)  # the default new threads start with
 
     def _forward_small(self, texts: list[str], prompt: str | None) -> np.ndarray:
         """A small batch, on `small_batch_threads` threads (in a worker thread pinned to that count)."""
@@ -451,19 +492,26 @@ class Encoder:
                     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
                 return embeddings.astype(np.float32, copy=False)
             if self._packed is not None:
-                body, pooling, normalises = self._packed
-                real = features["attention_mask"].bool()
-                types = features.get("token_type_ids")
-                ids = features["input_ids"][real]
-                embeddings = body(ids, types[real] if types is not None else torch.zeros_like(ids), real.sum(1), pooling)
-                if normalises or self.normalize:
-                    embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
-                return embeddings.float().numpy()
+                return self._packed_rows(features)
             features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
             embeddings = self.model(features)["sentence_embedding"]
             if self.normalize:
                 embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
             return embeddings.float().cpu().numpy()
+
+    def _packed_rows(self, features: dict[str, Any]) -> np.ndarray:
+        """Embeddings of a preprocessed (padded) batch through the packed forward: padding dropped."""
+        import torch
+
+        body, pooling, normalises = self._packed
+        real = features["attention_mask"].bool()
+        types = features.get("token_type_ids")
+        ids = features["input_ids"][real]
+        with torch.inference_mode():
+            embeddings = body(ids, types[real] if types is not None else torch.zeros_like(ids), real.sum(1), pooling)
+            if normalises or self.normalize:
+                embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+        return embeddings.float().numpy()
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embeddings of queries, float32, one row each.
@@ -477,6 +525,10 @@ class Encoder:
     def encode_documents(self, docs: Sequence[Document | str], show_progress: bool = True) -> np.ndarray:
         """Embeddings of documents (title and text), float32, one row each."""
         return self._encode([document_text(d) for d in docs], self.document_prompt, show_progress)
+
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
 
     def info(self) -> dict[str, Any]:
         """What the manifest records about this encoder, with a probe embedding to recognise it by."""

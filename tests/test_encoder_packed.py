@@ -69,3 +69,17 @@ def test_searcher_and_search_cli_run_queries_packed(tiny_encoder, toy_corpus, tm
     assert ids(packed.query("faiss vector search", k=5)) == ids(on_torch.query("faiss vector search", k=5))
     assert search_main(["faiss vector search", "--index", str(tmp_path / "index"), "--backend", "packed", "--json"]) == 0
     assert "doc_id" in capsys.readouterr().out
+
+
+def test_packed_bulk_batches_on_worker_threads_match_and_keep_torchs_threads(tiny_encoder_path):
+    import torch
+
+    texts = [f"document {i} about " + "vector search and protein folding " * (1 + i % 7) for i in range(40)]
+    options = {"token_budget": 256, "small_batch_tokens": 8}  # many bulk batches, none small
+    torch_encoder, packed = _pair(tiny_encoder_path, **options)
+    threads = torch.get_num_threads()
+    np.testing.assert_allclose(packed.encode_documents(texts, show_progress=False),
+                               torch_encoder.encode_documents(texts, show_progress=False), atol=1e-5)
+    assert torch.get_num_threads() == threads
+    if threads > 1:
+        assert packed._pool is not None  # the bulk batches ran on the worker threads
