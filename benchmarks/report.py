@@ -226,7 +226,8 @@ def render_report(result: Mapping[str, Any], config: Any, env: Mapping[str, Any]
                 f"the reranker's {info.get('max_length', '?')} tokens (passage cut, query kept)"
                 + (
                     f"; {info.get('backend', 'packed' if info.get('packed') else 'torch')} forward in "
-                    f"{info.get('precision', 'fp32')}, {info.get('workers')} worker{'s' if info.get('workers') != 1 else ''}."
+                    f"{info.get('precision', 'fp32')}, {info.get('workers')} "
+                    f"worker{'s' if info.get('workers') != 1 else ''}."
                     if info else "."
                 )
             )

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--reranker-backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
-        help="where the cross-encoder runs (default auto: the packed forward for BERT cross-encoders on CPU, else torch)",
+        help="where the cross-encoder runs (default auto: the packed forward for BERT cross-encoders on CPU, "
+        "else torch)",
     )
     parser.add_argument(
         "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"),

@@ -231,7 +231,9 @@ class Encoder:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision == "bf16" and backend in _EXPORTED:
-            raise ValueError(f"precision='bf16' runs on torch; use backend='torch', 'packed' or 'auto', not {backend!r}")
+            raise ValueError(
+                f"precision='bf16' runs on torch; use backend='torch', 'packed' or 'auto', not {backend!r}"
+            )
         if precision == "bf16":
             import torch
 
@@ -394,7 +396,9 @@ class Encoder:
                     self._packed_bulk(texts, prompt, bulk, out, progress)
             return out
 
-    def _packed_bulk(self, texts: list[str], prompt: str | None, batches: list[Any], out: np.ndarray, progress: Any) -> None:
+    def _packed_bulk(
+        self, texts: list[str], prompt: str | None, batches: list[Any], out: np.ndarray, progress: Any
+    ) -> None:
         """Bulk batches through the packed forward: tokenized here, run by one worker thread per torch
         thread, each on one core (no barrier between them; about 1.1-1.2x one call on every thread)."""
         import torch
