@@ -124,7 +124,7 @@ def encode_corpus(
         address: the Ray cluster to connect to when this process is not connected yet.
         show_progress: Ray Data's progress bars.
         encoder_options: `Encoder.load` keywords (``query_prompt``, ``document_prompt``,
-            ``batch_size``, ``revision``).
+            ``batch_size``, ``revision``, ``precision``, ``backend``).
 
     Example:
         >>> blocks = encode_corpus("scifact/", "all-MiniLM-L6-v2", "emb/scifact", workers=2)  # doctest: +SKIP
@@ -285,6 +285,7 @@ def build_sharded(
         query_prompt=encoder.query_prompt, document_prompt=encoder.document_prompt,
         batch_size=getattr(encoder, "batch_size", 64), revision=encoder.revision, show_progress=show_progress,
         **({"precision": encoder.precision} if getattr(encoder, "precision", "fp32") != "fp32" else {}),
+        **({"backend": encoder.backend} if getattr(encoder, "backend", "auto") != "auto" else {}),
     )
     _check_unique(blocks)
     plan = plan_build(out, shards, encoder.dim, factory, metric, encoder=encoder.info())

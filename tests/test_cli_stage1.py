@@ -57,3 +57,18 @@ def test_help_exits_cleanly(capsys):
             main(["--help"])
         assert done.value.code == 0
     assert "--factory" in capsys.readouterr().out
+
+
+def test_build_with_the_packed_encoder_gives_the_same_index(tmp_path, corpus_file, tiny_encoder_path, capsys):
+    from indexes import Index
+
+    common = ["--corpus", str(corpus_file), "--encoder", str(tiny_encoder_path)]
+    assert build_main([*common, "--out", str(tmp_path / "torch"), "--backend", "torch"]) == 0
+    assert build_main([*common, "--out", str(tmp_path / "packed"), "--backend", "packed"]) == 0
+    capsys.readouterr()
+    on_torch, packed = Index.load(tmp_path / "torch"), Index.load(tmp_path / "packed")
+    assert packed.manifest.encoder["probe"] == pytest.approx(on_torch.manifest.encoder["probe"], abs=1e-5)
+    assert search_main(["--index", str(tmp_path / "packed"), "-k", "3", "--json", "jazz music"]) == 0
+    packed_hits = [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
+    assert search_main(["--index", str(tmp_path / "torch"), "-k", "3", "--json", "jazz music"]) == 0
+    assert packed_hits == [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
