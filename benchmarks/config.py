@@ -124,7 +124,7 @@ class BenchmarkConfig:
     # The cross-encoder's precision: "auto" (`rerank.precision.default_precision`: bf16 on AMX CPUs, else
     # fp32), or one of `rerank.cross_encoder.PRECISIONS`: fp32, int8, bf16.
     reranker_precision: str = "auto"
-    # Where the cross-encoder runs (`rerank.cross_encoder.RERANK_BACKENDS`): "auto" is the packed forward for
+    # Where the cross-encoder runs (`rerank.cross_encoder.RERANK_BACKENDS`, the same names): "auto" is the packed forward for
     # BERT cross-encoders on CPU, else torch.
     reranker_backend: str = "auto"
     threads: int | None = None

@@ -13,6 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from retrieval.encoder import BACKENDS
+
 __all__ = ["build_parser", "main"]
 
 
@@ -74,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         "equal to the model's own forward; docs/speed.md)",
     )
     parser.add_argument(
-        "--reranker-backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
+        "--reranker-backend", choices=BACKENDS,
         help="where the cross-encoder runs (default auto: the packed forward for BERT cross-encoders on CPU, "
         "else torch)",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"),
+        "--backend", choices=BACKENDS,
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
         "(the padding-free BERT forward, CPU), onnx, openvino",
     )

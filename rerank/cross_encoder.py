@@ -30,9 +30,10 @@ from rerank.loading import load_cross_encoder
 from rerank.fusion import fuse_stage1
 from rerank.outputs import PairScores, activation_for, scores_from_logits
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
-from rerank.precision import AUTO, default_precision, int8_engine, quantized_engine
+from rerank.precision import AUTO, default_precision
 from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
-from retrieval.encoder import document_text
+from retrieval.encoder import BACKENDS, document_text
+from retrieval.cpu import int8_engine, quantized_engine
 from retrieval.ensemble_files import read_ensemble
 from retrieval.errors import QueryTruncatedWarning
 from retrieval.texts import cap_tokens, check_texts
@@ -42,7 +43,7 @@ __all__ = ["PRECISIONS", "RERANK_BACKENDS", "CrossEncoderReranker", "RerankStats
 
 logger = logging.getLogger(__name__)
 
-RERANK_BACKENDS = ("auto", "torch", "packed", "onnx", "openvino")
+RERANK_BACKENDS = BACKENDS  # the encoder's names: one option, the same values, for both stages
 _EXPORTED = ("onnx", "openvino")
 PRECISIONS = ("fp32", "int8", "bf16")
 _PROGRESS_PAIRS = 2000  # show a progress bar for calls with more pairs than this (show_progress=None)
@@ -74,7 +75,7 @@ class CrossEncoderReranker:
             number of torch threads); 1 runs batches one after another with all torch threads.
         int8: run the linear layers with int8 dynamic quantisation (CPU; faster, approximate): torch's
             for the torch and packed backends (weights packed for oneDNN on CPUs with AMX,
-            `rerank.precision.int8_engine`), ONNX Runtime's for ``backend="onnx"``. The same as
+            `retrieval.cpu.int8_engine`), ONNX Runtime's for ``backend="onnx"``. The same as
             ``precision="int8"``.
         precision: ``None`` or ``"auto"`` (default: `rerank.precision.default_precision`, bf16 on CPUs
             with AMX tiles for the packed and openvino paths, else fp32; int8 when `int8`),

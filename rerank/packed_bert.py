@@ -67,8 +67,6 @@ class PackedBert:
             raise ValueError(f"PackedBert cannot run this model: {found}")
         bert, self.head, self.pooling = found
         self.body = PackedBertBody(bert, int8=int8)
-        self.bert = bert
-        self.int8 = int8
 
     @staticmethod
     def _parts(model: Any) -> tuple[Any, Any, str] | str:

@@ -11,9 +11,9 @@ measurement that made bf16 the default on AMX CPUs.
 
 from __future__ import annotations
 
-from retrieval.cpu import cpu_has_amx, int8_engine, quantized_engine
+from retrieval.cpu import cpu_has_amx
 
-__all__ = ["AUTO", "cpu_has_amx", "default_precision", "int8_engine", "quantized_engine"]
+__all__ = ["AUTO", "cpu_has_amx", "default_precision"]
 
 AUTO = "auto"
 

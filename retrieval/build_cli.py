@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from retrieval.encoder import BACKENDS
+
 __all__ = ["main"]
 
 
@@ -26,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         help="encode in bfloat16 (about 3x faster on CPUs with AMX; queries are then encoded in bf16 too)",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"), default="auto",
+        "--backend", choices=BACKENDS, default="auto",
         help="where the encoder runs (default auto: the corpus on torch); packed: the padding-free BERT forward "
         "(CPU; 1.1x torch in fp32, 3.65x torch fp32 with --precision bf16 on AMX CPUs, docs/speed.md)",
     )

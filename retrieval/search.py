@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from retrieval.encoder import BACKENDS
+
 __all__ = ["main"]
 
 
@@ -37,12 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "calibration.json threshold), the stage-1 similarity without; fewer than k hits, or none, may come back",
     )
     parser.add_argument(
-        "--backend", choices=("auto", "torch", "packed", "onnx", "openvino"), default="auto",
+        "--backend", choices=BACKENDS, default="auto",
         help="where the query encoder runs: auto (single queries on ONNX Runtime where installed), torch, packed "
         "(the padding-free BERT forward, CPU), onnx, openvino",
     )
     parser.add_argument(
-        "--reranker-backend", choices=("auto", "torch", "packed", "onnx", "openvino"), default=None,
+        "--reranker-backend", choices=BACKENDS, default=None,
         help="where the reranker runs (default auto: the packed forward for BERT cross-encoders on CPU, else torch)",
     )
     parser.add_argument("--int8", action="store_true", help="run the reranker with int8 dynamic quantisation (CPU)")

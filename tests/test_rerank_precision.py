@@ -77,7 +77,7 @@ def test_a_default_never_converts_the_callers_model(ce_path):
 
 
 def test_int8_packs_for_onednn_on_amx_and_leaves_torchs_engine(ce_path):
-    from rerank.precision import int8_engine
+    from retrieval.cpu import int8_engine
 
     assert int8_engine() == ("onednn" if cpu_has_amx() else None)
     before = torch.backends.quantized.engine
