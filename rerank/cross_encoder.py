@@ -214,6 +214,9 @@ class CrossEncoderReranker:
         self.last_stats: RerankStats | None = None
         self._lock = threading.Lock()  # tokenizer and thread settings are not safe to share
         self._pool: ThreadPoolExecutor | None = None
+        self._pads: dict[str, Any] | None = None
+        if self.packed is None:
+            self._pads = self._padding()
 
     @classmethod
     def load(
@@ -461,11 +464,13 @@ class CrossEncoderReranker:
         out = np.empty((len(queries), self.num_labels), dtype=np.float32)
         with self._progress(len(queries), len(batches)) as bar, torch.inference_mode():
             for rows in batches:
-                strategy = "longest_first" if enc.query_cut[rows].any() else "only_second"
-                features = self.model.preprocess(
-                    [(queries[i], passages[i]) for i in rows],
-                    processing_kwargs={"text": {"truncation": strategy, "max_length": self.max_length}},
-                )
+                features = _padded_features(enc, rows, self._pads) if self._pads is not None else None
+                if features is None:
+                    strategy = "longest_first" if enc.query_cut[rows].any() else "only_second"
+                    features = self.model.preprocess(
+                        [(queries[i], passages[i]) for i in rows],
+                        processing_kwargs={"text": {"truncation": strategy, "max_length": self.max_length}},
+                    )
                 if self.onnx is not None:
                     out[rows] = self.onnx(features).reshape(len(rows), -1)
                 else:
@@ -475,6 +480,48 @@ class CrossEncoderReranker:
                 bar.update()
         return out, len(batches)
 
+    def _padding(self) -> dict[str, Any] | None:
+        """What `_padded_features` adds to the pairs' ids: the model's own features of a probe batch,
+        or None when building them here does not reproduce `preprocess` (the batches then tokenize)."""
+        tok = self.tokenizer
+        if getattr(tok, "padding_side", "right") != "right" or tok.pad_token_id is None:
+            return None
+        probe = [("a short query", "a passage of a few more words"), ("query", "passage")]
+        try:
+            reference = self.model.preprocess(
+                probe, processing_kwargs={"text": {"truncation": "only_second", "max_length": self.max_length}}
+            )
+        except Exception:  # noqa: BLE001 - a model without `preprocess` keeps its own path
+            return None
+        extra = {k: v for k, v in reference.items() if k not in ("input_ids", "attention_mask", "token_type_ids")}
+        pads = {"pad": int(tok.pad_token_id), "extra": extra}
+        enc = encode_pairs(tok, [q for q, _ in probe], [p for _, p in probe], self.max_length)
+        built = _padded_features(enc, np.arange(len(probe)), pads)
+        same = set(built) == set(reference) and all(
+            built[k].equal(v) if hasattr(v, "equal") else built[k] == v for k, v in reference.items()
+        )
+        return pads if same else None
+
     def __del__(self) -> None:
         if getattr(self, "_pool", None) is not None:
             self._pool.shutdown(wait=False)
+
+
+def _padded_features(enc: EncodedPairs, rows: np.ndarray, pads: dict[str, Any]) -> dict[str, Any]:
+    """The padded batch `preprocess` would give `rows`, from their ids (right padding)."""
+    import torch
+
+    width = int(enc.lengths[rows].max())
+    ids = np.full((len(rows), width), pads["pad"], dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    types = np.zeros((len(rows), width), dtype=np.int64) if enc.token_type_ids is not None else None
+    for j, i in enumerate(rows):
+        n = int(enc.lengths[i])
+        ids[j, :n] = enc.input_ids[i]
+        mask[j, :n] = 1
+        if types is not None:
+            types[j, :n] = enc.token_type_ids[i]
+    features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+    if types is not None:
+        features["token_type_ids"] = torch.from_numpy(types)
+    return {**features, **pads["extra"]}

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from rerank.pair_template import PairTemplate, longest_first
+
 __all__ = ["EncodedPairs", "encode_pairs", "token_batches"]
 
 
@@ -35,16 +37,22 @@ class EncodedPairs:
         return int(self.query_cut.sum())
 
 
-def _lengths(tokenizer: Any, texts: Sequence[str]) -> dict[str, int]:
+def _token_ids(tokenizer: Any, texts: Sequence[str], cap: int | None = None) -> dict[str, list[int]]:
     unique = list(dict.fromkeys(texts))
-    ids = tokenizer(unique, add_special_tokens=False, verbose=False)["input_ids"] if unique else []
-    return {text: len(tokens) for text, tokens in zip(unique, ids)}
+    if not unique:
+        return {}
+    kwargs = {"truncation": True, "max_length": cap} if cap is not None else {}
+    ids = tokenizer(unique, add_special_tokens=False, verbose=False, **kwargs)["input_ids"]
+    return dict(zip(unique, ids))
 
 
 def encode_pairs(tokenizer: Any, queries: Sequence[str], passages: Sequence[str], max_length: int) -> EncodedPairs:
     """Tokenize pairs; a pair longer than `max_length` keeps its query and loses the end of its passage.
 
     A query too long to leave room for any passage token is cut too (``longest_first``), and counted.
+    Each distinct text is tokenized once and the pairs are joined with the tokenizer's own special
+    tokens (`PairTemplate`); a tokenizer whose template cannot be read tokenizes each pair instead.
+    Both give the ids the tokenizer gives the pair.
 
     Example:
         >>> enc = encode_pairs(tokenizer, ["a query"], ["a long passage ..."], 512)  # doctest: +SKIP
@@ -56,9 +64,35 @@ def encode_pairs(tokenizer: Any, queries: Sequence[str], passages: Sequence[str]
     special = tokenizer.num_special_tokens_to_add(pair=True)
     if max_length <= special + 1:
         raise ValueError(f"max_length {max_length} leaves no room for text after {special} special tokens")
-    q_len, p_len = _lengths(tokenizer, queries), _lengths(tokenizer, passages)
-    full = np.array([q_len[q] + p_len[p] + special for q, p in zip(queries, passages)], dtype=np.int64)
-    too_long = np.array([q_len[q] + special >= max_length for q in queries], dtype=bool)
+    room = max_length - special
+    q_ids = _token_ids(tokenizer, queries)
+    # Passages cut just past anything a pair could keep or compare them with (see longest_first).
+    cap = max([max_length, *(len(ids) for ids in q_ids.values())]) + 1
+    p_ids = _token_ids(tokenizer, passages, cap)
+    full = np.array([len(q_ids[q]) + len(p_ids[p]) + special for q, p in zip(queries, passages)], dtype=np.int64)
+    too_long = np.array([len(q_ids[q]) >= room for q in queries], dtype=bool)
+    template = PairTemplate.of(tokenizer)
+    if template is None:
+        input_ids, token_types = _tokenize_pairs(tokenizer, queries, passages, max_length, too_long)
+    else:
+        input_ids, token_types = [], [] if template.types is not None else None
+        for q, p in zip(queries, passages):
+            q_tok, p_tok = q_ids[q], p_ids[p]
+            if len(q_tok) >= room:
+                n_q, n_p = longest_first(len(q_tok), len(p_tok), room)
+            else:
+                n_q, n_p = len(q_tok), room - len(q_tok)  # only_second
+            ids, types = template.join(q_tok[:n_q], p_tok[:n_p])
+            input_ids.append(ids)
+            if token_types is not None:
+                token_types.append(types)
+    lengths = np.array([len(ids) for ids in input_ids], dtype=np.int64)
+    return EncodedPairs(input_ids, token_types, lengths, int((full > max_length).sum()), too_long)
+
+
+def _tokenize_pairs(
+    tokenizer: Any, queries: Sequence[str], passages: Sequence[str], max_length: int, too_long: np.ndarray
+) -> tuple[list[list[int]], list[list[int]] | None]:
     n = len(queries)
     input_ids: list[list[int]] = [[] for _ in range(n)]
     token_types: list[list[int]] | None = [[] for _ in range(n)]
@@ -75,8 +109,7 @@ def encode_pairs(tokenizer: Any, queries: Sequence[str], passages: Sequence[str]
             input_ids[i] = enc["input_ids"][j]
             if token_types is not None:
                 token_types[i] = types[j]
-    lengths = np.array([len(ids) for ids in input_ids], dtype=np.int64)
-    return EncodedPairs(input_ids, token_types, lengths, int((full > max_length).sum()), too_long)
+    return input_ids, token_types
 
 
 def token_batches(lengths: np.ndarray, max_tokens: int, padded: bool, parts: int = 1) -> list[np.ndarray]:

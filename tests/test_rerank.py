@@ -179,6 +179,22 @@ def test_fast_and_fallback_paths_agree(ce1_path, ce2_path):
         np.testing.assert_allclose(serial.outputs(PAIRS).logits, reference, atol=1e-5)
 
 
+def test_padded_batches_are_built_from_the_pair_ids(ce1_path):
+    """The padded forward pads the ids `encode_pairs` made (no second tokenization), same logits."""
+    plain = CrossEncoderReranker.load(str(ce1_path), device="cpu", backend="torch", precision="fp32")
+    assert plain._pads is not None  # the probe batch built here equalled the model's own preprocess
+    long_passage = " ".join(["protein chains fold through hydrophobic collapse"] * 30)
+    huge = " ".join(["enormous query"] * 60)
+    pairs = [*PAIRS, (PAIRS[0][0], long_passage), (huge, "short passage")]
+    with pytest.warns(QueryTruncatedWarning):
+        logits = plain.outputs(pairs).logits
+    reference = _hf_logits(ce1_path, pairs[:-1])[:, 0]  # only_second: all but the query that fills the window
+    np.testing.assert_allclose(logits[:-1], reference, atol=1e-5)
+    plain._pads = None  # the other way: each batch tokenized by the model's preprocess
+    with pytest.warns(QueryTruncatedWarning):
+        np.testing.assert_allclose(plain.outputs(pairs).logits, logits, atol=1e-6)
+
+
 def test_int8_path_keeps_the_order_roughly(ce1_path):
     fp32 = CrossEncoderReranker.load(str(ce1_path), device="cpu")
     int8 = CrossEncoderReranker.load(str(ce1_path), device="cpu", int8=True)
