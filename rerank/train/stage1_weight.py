@@ -7,6 +7,7 @@ reranker's logit spread, so it suits any logit scale.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -135,7 +136,9 @@ def choose_stage1_weight(
                     # Nudge exact ties by position so ranx reads stage 1's order for them.
                     fused = fused - np.arange(len(fused)) * 1e-9
                     run[f"{k}:{q}"] = {str(i): float(s) for i, s in enumerate(fused)}
-            scores = np.asarray(evaluate(qrels, Run(run), metric, return_mean=False), dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*unsafe cast from uint64")  # numba, inside ranx
+                scores = np.asarray(evaluate(qrels, Run(run), metric, return_mean=False), dtype=np.float64)
             key = (float(a) * first.unit, float(b) * first.unit)
             joint[key], per_query[key] = float(scores.mean()), scores
     best = max(joint.values())
