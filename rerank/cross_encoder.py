@@ -1,12 +1,13 @@
 """Stage 2: `CrossEncoderReranker`, any sentence-transformers CrossEncoder as a `Reranker`.
 
-How a call runs: every (query, passage) pair of the call (all queries together) is tokenized once,
-keeping the query and cutting the passage at the model's maximum length; pairs are sorted by length
-and grouped into batches by a token budget. BERT cross-encoders on a CPU (a BERT classifier, as most
-are, or the mean-pooling head of `rerank.train.initial.mean_pooling_cross_encoder`) then run through
-`PackedBert` (no padding, a [CLS]-only last layer for the classifier, fused kernels), one batch per
-worker thread; any other model runs through its own sentence-transformers forward on padded,
-length-sorted batches.
+How a call runs: each distinct query and passage of the call (all queries together) is tokenized
+once, and the pairs are joined from those tokens with the tokenizer's own special tokens
+(`rerank.pairs`), keeping the query and cutting the passage at the model's maximum length; pairs are
+sorted by length and grouped into batches by a token budget. BERT cross-encoders on a CPU (a BERT
+classifier, as most are, or the mean-pooling head of `rerank.train.initial.mean_pooling_cross_encoder`)
+then run through `PackedBert` (no padding, a [CLS]-only last layer for the classifier, fused kernels),
+one batch per worker thread; any other model runs through its own sentence-transformers forward on padded,
+length-sorted batches of the same tokens.
 """
 
 from __future__ import annotations

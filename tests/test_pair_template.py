@@ -43,9 +43,10 @@ def _reference(tokenizer, queries, passages, max_length):
     ids, types, cut = [], [], []
     for q, p in zip(queries, passages):
         cut.append(len(tokenizer(q, add_special_tokens=False)["input_ids"]) >= room)
-        enc = tokenizer(q, p, truncation="longest_first" if cut[-1] else "only_second", max_length=max_length)
-        ids.append(enc["input_ids"])
-        types.append(enc.get("token_type_ids"))
+        # A batch of one: called with two strings, the tokenizer reads an empty second text as no pair.
+        enc = tokenizer([q], [p], truncation="longest_first" if cut[-1] else "only_second", max_length=max_length)
+        ids.append(enc["input_ids"][0])
+        types.append(enc["token_type_ids"][0] if "token_type_ids" in enc else None)
     return ids, types, cut
 
 
@@ -78,6 +79,18 @@ def test_pairs_equal_the_tokenizers_own_on_scifact(bert_tokenizer, shared_dir, m
     assert enc.lengths.tolist() == [len(x) for x in ids] and enc.query_cut.tolist() == cut and any(cut)
     full = [len(bert_tokenizer(q, p)["input_ids"]) for q, p in zip(queries, passages)]
     assert enc.truncated == sum(n > max_length for n in full) > 0
+
+
+def test_odd_texts_special_token_literals_and_empty_passages(bert_tokenizer):
+    pieces = ["protein", "Café", "北京大学", "🙂", "[SEP]", "[CLS]", "x" * 150, "\t", "\u200b", "ﬁ", "don't", "α-helix", "ß"]
+    rng = random.Random(1)
+    for max_length in (8, 16, 31):
+        queries = [" ".join(rng.choices(pieces, k=rng.randint(1, 30))) for _ in range(60)]
+        passages = ["", *(" ".join(rng.choices(pieces, k=rng.randint(0, 60))) for _ in range(59))]
+        enc = encode_pairs(bert_tokenizer, queries, passages, max_length)
+        ids, types, cut = _reference(bert_tokenizer, queries, passages, max_length)
+        assert any(cut)
+        assert enc.input_ids == ids and enc.token_type_ids == types
 
 
 def test_longest_first_matches_the_tokenizer_on_every_small_pair_of_lengths(bert_tokenizer):

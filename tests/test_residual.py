@@ -78,7 +78,7 @@ def test_a_residual_reranker_learns_only_where_stage1_is_wrong(tmp_path, tokeniz
         config = CrossEncoderConfig(tokenizer=str(tokenizer_dir), architecture="kernel", shape={"hidden_size": 16},
                                     max_length=64, epochs=1, batch_size=8, train_embeddings=False, stage1_offset=offset)
         result = train_cross_encoder(rows, rows[-8:], tmp_path / name, config, show_progress=False, corpus_texts=CORPUS)
-        change = (CrossEncoder(str(result.path), device="cpu").model.term_weights.weight - start.model.term_weights.weight).abs()
+        change = (CrossEncoder(str(result.path), device="cpu").model.term_weights.weight - start.model.term_weights.weight).abs().detach()
         moved[name] = {topic: float(change[ids[topic]].max()) for topic in (0, 2)}
     assert moved["plain"][0] > 0.01 and moved["plain"][2] > 0.01, moved
     assert moved["residual"][0] < moved["plain"][0] / 10, moved
