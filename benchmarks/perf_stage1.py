@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--k-factor", type=int, default=8, help="candidates x k re-scored exactly by RFlat")
     parser.add_argument("--train", type=int, default=65_536, help="IVF-PQ training sample")
     parser.add_argument("--out", type=Path, default=project_dir() / "results" / "perf_stage1")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (the libraries' own included)")
     return parser
 
 
@@ -162,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sections": sections,
         "load_start": load_summary(),
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    from retrieval.progress import quiet_progress
+
+    with tempfile.TemporaryDirectory() as tmp, quiet_progress(args.no_progress):
         needs_model = set(sections) - {"faiss"}
         if needs_model:
             from retrieval.encoder import Encoder

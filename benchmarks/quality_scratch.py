@@ -90,7 +90,8 @@ def _metrics(qrels: dict, run: dict, relevance_level: int, qids: set[str] | None
 
 
 def _rerank(
-    reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[str, Any], encoder: Any
+    reranker_path: Path, queries: dict[str, str], run: dict, docs: dict[str, Any], encoder: Any,
+    show_progress: bool = True,
 ) -> tuple[dict, dict]:
     """The reranker's scores of each query's stage-1 list: as the Searcher uses them, and without stage-1 evidence.
 
@@ -101,7 +102,7 @@ def _rerank(
     from retrieval.sentences import SentenceScorer
     from retrieval.types import Hit
 
-    reranker = CrossEncoderReranker.load(str(reranker_path), show_progress=True)
+    reranker = CrossEncoderReranker.load(str(reranker_path), show_progress=show_progress)
     qids = list(run)
     lists = [
         [Hit(d, s, i, docs[d].title, docs[d].text, stage1_score=s, stage1_rank=i) for i, (d, s) in enumerate(run[q].items(), 1)]
@@ -123,7 +124,9 @@ def _rerank(
     return as_run(fused), as_run(alone)
 
 
-def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0) -> dict[str, Any]:
+def run_regime(
+    regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: int = 0, show_progress: bool = True
+) -> dict[str, Any]:
     """Train (or reuse) both stages for one regime and score every stage."""
     from benchmarks.bm25 import BM25Retriever
     from benchmarks.datasets import load_beir, load_dataset
@@ -142,7 +145,10 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     budget = _variants()[variant]
 
     started = time.perf_counter()
-    made = scratch_models(folder, ds.corpus, train_queries, train_qrels, cache_dir / regime, seed=seed, budget=budget)
+    made = scratch_models(
+        folder, ds.corpus, train_queries, train_qrels, cache_dir / regime, seed=seed, budget=budget,
+        show_progress=show_progress,
+    )
     wall = time.perf_counter() - started
 
     queries = dict(ds.queries)
@@ -156,7 +162,9 @@ def run_regime(regime: str, variant: str, out_dir: Path, cache_dir: Path, seed: 
     dense = {q: {d.doc_id: s for d, s in hits} for q, hits in zip(ids, found)}
     stage1_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    reranked, alone = _rerank(made.reranker_path, queries, dense, {d.doc_id: d for d in ds.corpus}, encoder)
+    reranked, alone = _rerank(
+        made.reranker_path, queries, dense, {d.doc_id: d for d in ds.corpus}, encoder, show_progress=show_progress
+    )
     rerank_seconds = time.perf_counter() - t
 
     subsets: dict[str, set[str] | None] = {"all": None}
@@ -228,10 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/quality_scratch")
     p.add_argument("--cache", default=".cache/quality_scratch")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (the libraries' own included)")
     args = p.parse_args(argv)
+    from retrieval.progress import quiet_progress
+
     for regime in args.regimes:
         for variant in args.variant:
-            r = run_regime(regime, variant, Path(args.out), Path(args.cache), args.seed)
+            with quiet_progress(args.no_progress):
+                r = run_regime(regime, variant, Path(args.out), Path(args.cache), args.seed, not args.no_progress)
             print(json.dumps({"regime": regime, "variant": variant, "metrics": r["metrics"], "train_seconds": r["train_seconds"]}))
     print(_summary(Path(args.out)))
     return 0

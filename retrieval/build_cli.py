@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "(CPU; 1.1x torch in fp32, 3.65x torch fp32 with --precision bf16 on AMX CPUs, docs/speed.md)",
     )
     parser.add_argument("--cpu", action="store_true", help="never use a GPU, even when FAISS sees one")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (the libraries' own included)")
     shards = parser.add_argument_group("sharded index (docs/scale.md)")
     shards.add_argument("--shards", type=int, default=None, help="write N shard indexes and a shards.json")
     shards.add_argument(
@@ -53,7 +54,8 @@ def _build_sharded(args: argparse.Namespace, encoder: object) -> str:
     if args.ray:
         options.update(workers=args.workers, num_gpus=args.gpus_per_worker, block_rows=args.block_rows)
     layout = build_sharded(
-        args.corpus, encoder, args.out, args.shards, args.factory, args.metric, ray=args.ray, **options
+        args.corpus, encoder, args.out, args.shards, args.factory, args.metric, ray=args.ray,
+        show_progress=not args.no_progress, **options
     )
     return f"indexed {layout.doc_count} documents in {len(layout.shards)} shards ({layout.factory}, {layout.metric}) into {args.out}"
 
@@ -63,27 +65,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.cli_errors import USER_ERRORS, report
     from retrieval.encoder import Encoder
     from retrieval.indexing import build_index
+    from retrieval.progress import quiet_progress
 
     if args.ray and args.shards is None:
         return report(ValueError("--ray builds a sharded index; pass --shards N too"))
     if args.shards is not None and args.shards < 1:
         return report(ValueError(f"--shards must be at least 1, got {args.shards}"))
-    try:
-        encoder = Encoder.load(
-            args.encoder,
-            query_prompt=args.query_prompt,
-            document_prompt=args.document_prompt,
-            batch_size=args.batch_size,
-            device="cpu" if args.cpu else None,
-            precision=args.precision,
-            backend=args.backend,
-        )
-        if args.shards is not None:
-            print(_build_sharded(args, encoder))
-            return 0
-        index = build_index(args.corpus, encoder, args.factory, args.metric, use_gpu=False if args.cpu else None)
-        path = index.save(args.out)
-    except (*USER_ERRORS, ValueError) as exc:
-        return report(exc)
+    with quiet_progress(args.no_progress):
+        try:
+            encoder = Encoder.load(
+                args.encoder,
+                query_prompt=args.query_prompt,
+                document_prompt=args.document_prompt,
+                batch_size=args.batch_size,
+                device="cpu" if args.cpu else None,
+                precision=args.precision,
+                backend=args.backend,
+            )
+            if args.shards is not None:
+                print(_build_sharded(args, encoder))
+                return 0
+            index = build_index(
+                args.corpus, encoder, args.factory, args.metric, use_gpu=False if args.cpu else None,
+                show_progress=not args.no_progress,
+            )
+            path = index.save(args.out)
+        except (*USER_ERRORS, ValueError) as exc:
+            return report(exc)
     print(f"indexed {len(index)} documents ({index.manifest.factory}, {index.manifest.metric}) into {path}")
     return 0

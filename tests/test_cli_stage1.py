@@ -72,3 +72,12 @@ def test_build_with_the_packed_encoder_gives_the_same_index(tmp_path, corpus_fil
     packed_hits = [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
     assert search_main(["--index", str(tmp_path / "torch"), "-k", "3", "--json", "jazz music"]) == 0
     assert packed_hits == [h["doc_id"] for h in json.loads(capsys.readouterr().out)]
+
+
+def test_build_no_progress_draws_no_bar(tmp_path, corpus_file, tiny_encoder_path, capsys):
+    common = ["--corpus", str(corpus_file), "--encoder", str(tiny_encoder_path)]
+    assert build_main([*common, "--out", str(tmp_path / "shown")]) == 0
+    assert "it/s]" in capsys.readouterr().err  # the corpus encoding's bar, by default
+    assert build_main([*common, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "indexed 40 documents" in captured.out and "it/s]" not in captured.err and "%|" not in captured.err

@@ -21,7 +21,7 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
             "--repeats", "1", "--budgets", "256,1024", "--bulk-threads", "1", "--bulk-docs", "24", "--precision-docs", "400",
             "--thread-tokens", "8,64", "--peak-n", "256", "--vectors", "3000", "--faiss-queries", "20",
             "--ivf", "IVF8,Flat;IVF8,PQ8np,RFlat", "--nprobe", "1,8", "--train", "3000", "--faiss-threads", "1",
-            "--out", str(out),
+            "--out", str(out), "--no-progress",
         ]
     )  # fmt: skip
     assert code == 0

@@ -309,7 +309,7 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs, capsys):
     (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(12)))
     st = tmp_path / "st"
     assert retrieval_main(["--data", str(data), "--out", str(st), "--tokenizer", str(tokenizer_dir), "--dim", "16",
-                           "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+                           "--epochs", "1", "--batch-size", "8", "--no-progress"]) == 0
     plain = tmp_path / "st-plain"
     assert retrieval_main(["--data", str(data), "--out", str(plain), "--tokenizer", "corpus", "--keep-inflections",
                            "--no-labels", "--dim", "16", "--epochs", "1", "--batch-size", "8", "--mining-rounds", "0",
@@ -324,7 +324,7 @@ def test_clis_train_both_stages(tmp_path, tokenizer_dir, docs, capsys):
     config = tmp_path / "ce.json"
     _ce_config(None, 0).replace(epochs=1).save(config)
     assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(ce), "--config", str(config),
-                        "--tokenizer", str(tokenizer_dir), "--quiet"]) == 0
+                        "--tokenizer", str(tokenizer_dir), "--no-progress"]) == 0
     assert (ce / "calibration.json").exists()
     knrm = tmp_path / "knrm"
     assert rerank_main(["--data", str(data), "--encoder", str(st), "--out", str(knrm), "--config", str(config),

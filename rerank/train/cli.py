@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="train as a residual of stage 1 (rerank.train.residual); --encoder should not have trained on the labelled queries")
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--quiet", action="store_true", help="no progress bars (the libraries' own included)")
+    p.add_argument(
+        "--no-progress", "--quiet", action="store_true", dest="quiet", help="no progress bars (the libraries' own included)"
+    )
     return p
 
 

@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bf16", action="store_true", help="train with bfloat16 autocast (GPUs, CPUs with AMX; weights stay fp32)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars (the libraries' own included)")
+    p.add_argument(
+        "--no-progress", "--quiet", action="store_true", dest="quiet", help="no progress bars (the libraries' own included)"
+    )
     return p
 
 
