@@ -30,6 +30,7 @@ from rerank.calibration import read_calibration
 from rerank.loading import load_cross_encoder
 from rerank.fusion import fuse_stage1
 from rerank.outputs import PairScores, activation_for, scores_from_logits
+from rerank.pair_template import PairTemplate
 from rerank.pairs import EncodedPairs, encode_pairs, token_batches
 from rerank.precision import AUTO, default_precision
 from rerank.reranker_ensemble import ENSEMBLE_FILE, RerankerEnsemble, is_reranker_ensemble
@@ -215,6 +216,7 @@ class CrossEncoderReranker:
         self.last_stats: RerankStats | None = None
         self._lock = threading.Lock()  # tokenizer and thread settings are not safe to share
         self._pool: ThreadPoolExecutor | None = None
+        self._template = PairTemplate.of(self.tokenizer)  # how this tokenizer joins a pair, read once
         self._pads: dict[str, Any] | None = None
         if self.packed is None:
             self._pads = self._padding()
@@ -384,7 +386,7 @@ class CrossEncoderReranker:
         check_texts(passages, "passage")
         with self._lock:
             queries = self._fit_queries(queries)
-            enc = encode_pairs(self.tokenizer, queries, passages, self.max_length)
+            enc = encode_pairs(self.tokenizer, queries, passages, self.max_length, self._template)
             if self.packed is not None:
                 logits, batches = self._run_packed(enc)
             else:
@@ -496,7 +498,7 @@ class CrossEncoderReranker:
             return None
         extra = {k: v for k, v in reference.items() if k not in ("input_ids", "attention_mask", "token_type_ids")}
         pads = {"pad": int(tok.pad_token_id), "extra": extra}
-        enc = encode_pairs(tok, [q for q, _ in probe], [p for _, p in probe], self.max_length)
+        enc = encode_pairs(tok, [q for q, _ in probe], [p for _, p in probe], self.max_length, self._template)
         built = _padded_features(enc, np.arange(len(probe)), pads)
         same = set(built) == set(reference) and all(
             built[k].equal(v) if hasattr(v, "equal") else built[k] == v for k, v in reference.items()

@@ -46,13 +46,17 @@ def _token_ids(tokenizer: Any, texts: Sequence[str], cap: int | None = None) -> 
     return dict(zip(unique, ids))
 
 
-def encode_pairs(tokenizer: Any, queries: Sequence[str], passages: Sequence[str], max_length: int) -> EncodedPairs:
+def encode_pairs(
+    tokenizer: Any, queries: Sequence[str], passages: Sequence[str], max_length: int,
+    template: PairTemplate | None = None,
+) -> EncodedPairs:
     """Tokenize pairs; a pair longer than `max_length` keeps its query and loses the end of its passage.
 
     A query too long to leave room for any passage token is cut too (``longest_first``), and counted.
     Each distinct text is tokenized once and the pairs are joined with the tokenizer's own special
-    tokens (`PairTemplate`); a tokenizer whose template cannot be read tokenizes each pair instead.
-    Both give the ids the tokenizer gives the pair.
+    tokens (`template`, read from the tokenizer when not given: pass `PairTemplate.of(tokenizer)` to
+    read it once for many calls); a tokenizer whose template cannot be read tokenizes each pair
+    instead. Both give the ids the tokenizer gives the pair.
 
     Example:
         >>> enc = encode_pairs(tokenizer, ["a query"], ["a long passage ..."], 512)  # doctest: +SKIP
@@ -71,7 +75,7 @@ def encode_pairs(tokenizer: Any, queries: Sequence[str], passages: Sequence[str]
     p_ids = _token_ids(tokenizer, passages, cap)
     full = np.array([len(q_ids[q]) + len(p_ids[p]) + special for q, p in zip(queries, passages)], dtype=np.int64)
     too_long = np.array([len(q_ids[q]) >= room for q in queries], dtype=bool)
-    template = PairTemplate.of(tokenizer)
+    template = template if template is not None else PairTemplate.of(tokenizer)
     if template is None:
         input_ids, token_types = _tokenize_pairs(tokenizer, queries, passages, max_length, too_long)
     else:

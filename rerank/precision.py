@@ -26,4 +26,3 @@ def default_precision(on_cpu: bool, packed: bool, backend: str, int8: bool = Fal
     if on_cpu and (packed or backend == "openvino") and cpu_has_amx():
         return "bf16"
     return "fp32"
-

@@ -23,7 +23,7 @@ def main() -> None:
 
     from benchmarks.collection import load_beir
     from benchmarks.paths import shared_dir
-    from rerank.precision import quantized_engine
+    from retrieval.cpu import quantized_engine
     from retrieval.encoder import Encoder
 
     warnings.simplefilter("ignore")
