@@ -82,7 +82,9 @@ def test_pairs_equal_the_tokenizers_own_on_scifact(bert_tokenizer, shared_dir, m
 
 
 def test_odd_texts_special_token_literals_and_empty_passages(bert_tokenizer):
-    pieces = ["protein", "Café", "北京大学", "🙂", "[SEP]", "[CLS]", "x" * 150, "\t", "\u200b", "ﬁ", "don't", "α-helix", "ß"]
+    pieces = [
+        "protein", "Café", "北京大学", "🙂", "[SEP]", "[CLS]", "x" * 150, "\t", "\u200b", "ﬁ", "don't", "α-helix", "ß"
+    ]
     rng = random.Random(1)
     for max_length in (8, 16, 31):
         queries = [" ".join(rng.choices(pieces, k=rng.randint(1, 30))) for _ in range(60)]
