@@ -45,8 +45,9 @@ BULK_ENCODING = {"token_budget": 1 << 22, "small_batch_threads": None}
 # is installed and the model exports, torch for the rest (benchmarks/perf_stage1.py times each).
 BACKENDS = ("auto", "torch", "packed", "onnx", "openvino")
 _EXPORTED = ("onnx", "openvino")
-# The encoder's arithmetic: "bf16" converts the model to bfloat16 (fast where the CPU has AMX or AVX-512 BF16).
-PRECISIONS = ("fp32", "bf16")
+# The encoder's arithmetic: "bf16" converts the model to bfloat16 (fast where the CPU has AMX or AVX-512 BF16);
+# "int8" runs the packed forward's linear layers as int8 dynamic quantisation (the model's weights stay fp32).
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def document_text(doc: Document | str) -> str:
@@ -194,7 +195,11 @@ class Encoder:
         precision: ``"fp32"`` (default) or ``"bf16"``: the model converted to bfloat16 in place
             (torch only; about 3x faster bulk encoding on a CPU with AMX, docs/speed.md). The
             manifest records it, and an index built in bf16 is searched with a bf16 query encoder
-            (its weights fingerprint differs from the fp32 model's).
+            (its weights fingerprint differs from the fp32 model's). ``"int8"``: the packed forward
+            (``backend="auto"`` or ``"packed"``, CPU, a BERT bi-encoder) with its linear layers in int8
+            dynamic quantisation (weights per channel, packed for oneDNN on AMX CPUs); the model's
+            own weights stay fp32. Slower than bf16 on AMX CPUs and further from fp32 (docs/speed.md);
+            for CPUs without bf16 units. An index built in int8 is searched with an int8 query encoder.
 
     Thread safety: calls are serialised by a lock (fast tokenizers are not safe to share between
     threads). Small batches run in a worker thread of the encoder's own whose torch thread count
@@ -234,13 +239,19 @@ class Encoder:
             raise ValueError(
                 f"precision='bf16' runs on torch; use backend='torch', 'packed' or 'auto', not {backend!r}"
             )
+        if precision == "int8":
+            if backend not in ("auto", "packed"):
+                raise ValueError(
+                    f"precision='int8' runs on the packed BERT forward; use backend='packed' or 'auto', not {backend!r}"
+                )
+            backend = "packed"
         if precision == "bf16":
             import torch
 
             model.to(torch.bfloat16)
         self.precision = precision
         self.model = model.eval()
-        self._packed = self._packed_forward(model) if backend == "packed" else None
+        self._packed = self._packed_forward(model, precision == "int8") if backend == "packed" else None
         self.name = str(name)
         prompts = getattr(model, "prompts", {}) or {}
         self.query_prompt = query_prompt if query_prompt is not None else prompts.get("query")
@@ -265,18 +276,23 @@ class Encoder:
             self._onnx_runner("small")  # fail now, not at the first query
 
     @staticmethod
-    def _packed_forward(model: Any) -> tuple[Any, str, bool]:
-        """(`PackedBertBody`, pooling, normalises) for ``backend="packed"``, or ValueError saying why not."""
+    def _packed_forward(model: Any, int8: bool = False) -> tuple[Any, str, bool]:
+        """(`PackedBertBody`, pooling, normalises) for ``backend="packed"`` (int8 linear layers when `int8`),
+        or ValueError saying why not."""
         from retrieval.packed_forward import PackedBertBody, bi_encoder_parts
 
         device = getattr(getattr(model, "device", None), "type", "cpu")
         if device != "cpu":
+            if int8:
+                raise ValueError(f"precision='int8' runs on the CPU only (the model is on {device}); use 'fp32' or 'bf16'")
             raise ValueError(f"backend='packed' runs on the CPU only (the model is on {device}); use backend='torch'")
         found = bi_encoder_parts(model)
         if isinstance(found, str):
-            raise ValueError(f"backend='packed' cannot run this model: {found}; use backend='torch'")
+            fix = "use precision='fp32' or 'bf16'" if int8 else "use backend='torch'"
+            runs = "precision='int8' runs on the packed forward, which" if int8 else "backend='packed'"
+            raise ValueError(f"{runs} cannot run this model: {found}; {fix}")
         bert, pooling, normalises = found
-        return PackedBertBody(bert), pooling, normalises
+        return PackedBertBody(bert, int8=int8), pooling, normalises
 
     @classmethod
     def load(

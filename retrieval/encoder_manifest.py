@@ -124,6 +124,13 @@ def check_encoder(encoder: Any, recorded: dict[str, Any]) -> None:
             f"weights fingerprint {actual[:12]}... differs from the recorded {str(expected)[:12]}... (other weights, however close, or "
             f"the same weights in another dtype). {fix}"
         )
+    built_in, runs_in = recorded.get("precision", "fp32"), getattr(encoder, "precision", "fp32")
+    if actual is not None and built_in != runs_in:  # the same weights run in another arithmetic (int8)
+        raise EncoderMismatchError(
+            f"the index was built with {built} in precision {built_in!r}; encoder {encoder.name!r} runs "
+            f"{runs_in!r}. Load the encoder with precision={built_in!r} (Searcher and load_index do), or "
+            "rebuild the index with this one."
+        )
     stored = np.asarray(recorded.get("probe") or [], dtype=np.float32)
     if not stored.size:
         return

@@ -40,7 +40,9 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
     assert all(shape[1] in (3000, 3048) for shape in faiss["checks"].values())
     assert "## Bulk encoding" in (out / "report.md").read_text()
     precision = results["precision"]
-    assert precision["docs"] == 400 and set(precision["runs"]) == {"fp32", "bf16", "packed fp32", "packed bf16"}
+    assert precision["docs"] == 400 and set(precision["runs"]) == {
+        "fp32", "bf16", "packed fp32", "packed bf16", "packed int8"
+    }
     assert 0 < precision["max_abs_diff"] < 0.05 and precision["speedup_bf16"] > 0
     assert precision["runs"]["packed fp32"]["ndcg@10"] == pytest.approx(precision["runs"]["fp32"]["ndcg@10"], abs=1e-3)
     assert {r["backend"] for r in results["bulk"]["runs"]} >= {"torch", "packed"}
@@ -51,6 +53,8 @@ def test_perf_stage1_runs_every_section_at_toy_sizes(tiny_encoder_path, shared_d
     assert latency["small_batches_on_onnx"] == onnx_available() == ("encode_query_onnx_all_threads" in latency)
     assert 0 < ratios["encode_fraction_of_peak"] and results["model"]["note"].startswith("given ")
     assert ratios["encode_fraction_of_peak_packed"] > 0 and ratios["bulk_speedup_packed_bf16"] > 0
+    assert ratios["bulk_speedup_int8"] == precision["speedup_packed_int8"] > 0
+    assert ratios["bulk_ndcg_delta_int8"] == precision["ndcg_delta_packed_int8"]
 
 
 def test_perf_stage1_refuses_unknown_sections(capsys):

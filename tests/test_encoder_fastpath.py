@@ -197,5 +197,5 @@ def test_bf16_encoder_is_close_to_fp32_and_its_index_reloads_in_bf16(tiny_encode
 def test_bf16_with_the_onnx_backend_or_an_unknown_precision_is_refused(tiny_encoder_path):
     with pytest.raises(ValueError, match="precision='bf16' runs on torch"):
         Encoder.load(str(tiny_encoder_path), device="cpu", precision="bf16", backend="onnx")
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
-        Encoder.load(str(tiny_encoder_path), device="cpu", precision="int8")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, int8"):
+        Encoder.load(str(tiny_encoder_path), device="cpu", precision="fp16")

@@ -40,6 +40,33 @@ def test_packed_bf16_stays_close_to_fp32(tiny_encoder_path):
     np.testing.assert_allclose(ours, exact, atol=0.03)
 
 
+def test_int8_runs_packed_close_to_fp32_and_its_index_reloads_in_int8(tiny_encoder_path, toy_corpus, tmp_path):
+    from indexes.errors import EncoderMismatchError
+    from retrieval import Searcher, build_index
+
+    fp32 = Encoder.load(str(tiny_encoder_path), backend="torch")
+    int8 = Encoder.load(str(tiny_encoder_path), precision="int8")
+    assert (int8.backend, int8.precision) == ("packed", "int8") and int8._packed[0].int8
+    ours, exact = int8.encode_documents(TEXTS, show_progress=False), fp32.encode_documents(TEXTS, show_progress=False)
+    assert ours.dtype == np.float32 and 0 < np.abs(ours - exact).max() < 0.1
+    assert (ours * exact).sum(1).min() > 0.98  # unit vectors: cosine
+    index = build_index(toy_corpus, int8, "Flat", use_gpu=False, show_progress=False)
+    assert index.manifest.encoder["precision"] == "int8"
+    index.save(tmp_path / "idx")
+    searcher = Searcher(tmp_path / "idx")
+    assert searcher.encoder.precision == "int8" and searcher.query("faiss vector search", k=3)
+    with pytest.raises(EncoderMismatchError, match="precision 'int8'.*runs 'fp32'.*precision='int8'"):
+        Searcher(tmp_path / "idx", encoder=fp32)
+
+
+def test_int8_elsewhere_than_the_packed_forward_is_refused(tiny_encoder_path, static_encoder_path):
+    for backend in ("torch", "onnx", "openvino"):
+        with pytest.raises(ValueError, match=f"precision='int8' runs on the packed BERT forward.*not '{backend}'"):
+            Encoder.load(str(tiny_encoder_path), backend=backend, precision="int8")
+    with pytest.raises(ValueError, match=r"precision='int8' runs on the packed forward, which cannot run .*'fp32' or 'bf16'"):
+        Encoder.load(str(static_encoder_path), precision="int8")
+
+
 def test_a_model_the_packed_forward_cannot_run_is_refused(static_encoder_path):
     with pytest.raises(ValueError, match=r"backend='packed' cannot run this model: .*use backend='torch'"):
         Encoder.load(str(static_encoder_path), backend="packed")

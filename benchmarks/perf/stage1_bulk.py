@@ -116,4 +116,4 @@ def section_bulk(
     finally:
         counter.close()
         torch.set_num_threads(default_threads)
-    return {"docs": len(texts), "runs": runs, "target_ratio": 0.8}
+    return {"docs": len(texts), "runs": runs, "target_ratio": 0.85}

@@ -1,8 +1,8 @@
-"""Stage-1 section: bulk encoding in fp32 against bf16, speed and dense nDCG@10 from the same run.
+"""Stage-1 section: bulk encoding in fp32 against bf16 and int8, speed and dense nDCG@10 from the same run.
 
 The whole corpus is encoded with `retrieval.Encoder` (bulk settings) in fp32 and in bf16
 (`precision="bf16"`, another copy of the model), on torch and, for a BERT bi-encoder, on the packed
-forward (``backend="packed"``); the judged queries with the same encoder each time; exact
+forward (``backend="packed"``, also in ``precision="int8"``); the judged queries with the same encoder each time; exact
 inner-product search over the vectors gives each run's nDCG@10 (ranx, `benchmarks.metrics`).
 """
 
@@ -32,21 +32,23 @@ def _ndcg(encoder: Any, dataset: Any, vectors: np.ndarray, depth: int = 100) -> 
 
 def section_precision(model_path: Path, dataset: Any) -> dict[str, Any]:
     """docs/s and nDCG@10 of fp32 and bf16 bulk encoding of `dataset` (a `benchmarks.collection.Dataset`),
-    on torch and, where the model is a BERT bi-encoder, on the packed forward (``backend="packed"``)."""
+    on torch and, where the model is a BERT bi-encoder, on the packed forward (``backend="packed"``, fp32,
+    bf16 and int8)."""
     from retrieval.encoder import BULK_ENCODING, Encoder
     from retrieval.packed_forward import bi_encoder_parts
 
     rows: dict[str, dict[str, Any]] = {}
     vectors = {}
-    variants = [("torch", "fp32"), ("torch", "bf16"), ("packed", "fp32"), ("packed", "bf16")]
+    variants = [("torch", "fp32"), ("torch", "bf16"), ("packed", "fp32"), ("packed", "bf16"), ("packed", "int8")]
+    bert = None
     for backend, precision in variants:
+        if backend == "packed" and bert is None:
+            bert = not isinstance(bi_encoder_parts(Encoder.load(str(model_path), device="cpu").model), str)
+        if backend == "packed" and not bert:
+            continue  # not a BERT bi-encoder: torch only
         encoder = Encoder.load(
-            str(model_path), device="cpu", backend="torch", batch_size=128, precision=precision, **BULK_ENCODING
+            str(model_path), device="cpu", backend=backend, batch_size=128, precision=precision, **BULK_ENCODING
         )
-        if backend == "packed":
-            if isinstance(bi_encoder_parts(encoder.model), str):
-                continue  # not a BERT bi-encoder: torch only
-            encoder = encoder.configured(128, backend="packed", **BULK_ENCODING)
         name = precision if backend == "torch" else f"packed {precision}"
         encoder.encode_documents(dataset.corpus[:16], show_progress=False)  # warm-up
         start = time.perf_counter()
