@@ -198,8 +198,8 @@ class Encoder:
             (its weights fingerprint differs from the fp32 model's). ``"int8"``: the packed forward
             (``backend="auto"`` or ``"packed"``, CPU, a BERT bi-encoder) with its linear layers in int8
             dynamic quantisation (weights per channel, packed for oneDNN on AMX CPUs); the model's
-            own weights stay fp32. Slower than bf16 on AMX CPUs and further from fp32 (docs/speed.md);
-            for CPUs without bf16 units. An index built in int8 is searched with an int8 query encoder.
+            own weights stay fp32. Slower than bf16 on AMX CPUs (docs/speed.md); meant for CPUs
+            without bf16 units. An index built in int8 is searched with an int8 query encoder.
 
     Thread safety: calls are serialised by a lock (fast tokenizers are not safe to share between
     threads). Small batches run in a worker thread of the encoder's own whose torch thread count
