@@ -284,7 +284,9 @@ class Encoder:
         device = getattr(getattr(model, "device", None), "type", "cpu")
         if device != "cpu":
             if int8:
-                raise ValueError(f"precision='int8' runs on the CPU only (the model is on {device}); use 'fp32' or 'bf16'")
+                raise ValueError(
+                    f"precision='int8' runs on the CPU only (the model is on {device}); use 'fp32' or 'bf16'"
+                )
             raise ValueError(f"backend='packed' runs on the CPU only (the model is on {device}); use backend='torch'")
         found = bi_encoder_parts(model)
         if isinstance(found, str):

@@ -63,7 +63,8 @@ def test_int8_elsewhere_than_the_packed_forward_is_refused(tiny_encoder_path, st
     for backend in ("torch", "onnx", "openvino"):
         with pytest.raises(ValueError, match=f"precision='int8' runs on the packed BERT forward.*not '{backend}'"):
             Encoder.load(str(tiny_encoder_path), backend=backend, precision="int8")
-    with pytest.raises(ValueError, match=r"precision='int8' runs on the packed forward, which cannot run .*'fp32' or 'bf16'"):
+    refused = r"precision='int8' runs on the packed forward, which cannot run .*'fp32' or 'bf16'"
+    with pytest.raises(ValueError, match=refused):
         Encoder.load(str(static_encoder_path), precision="int8")
 
 

@@ -41,7 +41,8 @@ def stage1_report(results: dict[str, Any]) -> str:
     if "precision" in results:
         p = results["precision"]
         lines += [
-            f"## Bulk encoding, fp32 against bf16 and int8 ({p['docs']} docs, {p['queries']} judged queries; load {p['load1']})",
+            f"## Bulk encoding, fp32 against bf16 and int8 ({p['docs']} docs, {p['queries']} judged queries; "
+            f"load {p['load1']})",
             "",
             "| precision | seconds | docs/s | dense nDCG@10 |",
             "|---|---|---|---|",
