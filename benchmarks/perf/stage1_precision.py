@@ -40,15 +40,15 @@ def section_precision(model_path: Path, dataset: Any) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     vectors = {}
     variants = [("torch", "fp32"), ("torch", "bf16"), ("packed", "fp32"), ("packed", "bf16"), ("packed", "int8")]
-    bert = None
+    bert = None  # whether the packed forward runs the model: read off the first (torch fp32) encoder
     for backend, precision in variants:
-        if backend == "packed" and bert is None:
-            bert = not isinstance(bi_encoder_parts(Encoder.load(str(model_path), device="cpu").model), str)
         if backend == "packed" and not bert:
             continue  # not a BERT bi-encoder: torch only
         encoder = Encoder.load(
             str(model_path), device="cpu", backend=backend, batch_size=128, precision=precision, **BULK_ENCODING
         )
+        if bert is None:
+            bert = not isinstance(bi_encoder_parts(encoder.model), str)
         name = precision if backend == "torch" else f"packed {precision}"
         encoder.encode_documents(dataset.corpus[:16], show_progress=False)  # warm-up
         start = time.perf_counter()
